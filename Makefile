@@ -1,0 +1,138 @@
+# backfilld -- plain Makefile (GNU make).  `make help` lists the targets.
+
+VERSION := 0.1.0
+PREFIX ?= /usr/local
+DESTDIR ?=
+PLUGINDIR ?= /usr/lib/backfill
+SYSCONFDIR ?= /etc
+
+CC ?= cc
+BUILD ?= build
+PKG_CONFIG ?= pkg-config
+
+WARN := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes -Wformat=2 -Wcast-qual -Wundef -Wvla
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+
+OPT ?= -O2 -g
+SANITIZE ?=
+ifneq ($(SANITIZE),)
+SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+OPT := -O1 -g
+endif
+
+DEPS := libpq libevent_core jansson inih
+DEPS_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(DEPS) 2>/dev/null)
+DEPS_LIBS := $(shell $(PKG_CONFIG) --libs $(DEPS) 2>/dev/null)
+CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
+CHECK_LIBS := $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
+
+CPPFLAGS_ALL := -D_GNU_SOURCE -Iplugin-api -Idaemon \
+	-DBACKFILLD_VERSION='"$(VERSION)"' \
+	-DBACKFILLD_PLUGIN_DIR='"$(PLUGINDIR)"' \
+	-DBACKFILLD_CONFIG_PATH='"$(SYSCONFDIR)/backfill/backfilld.ini"' \
+	-DBACKFILLD_SQL_DIR='"$(PREFIX)/share/backfill/sql"'
+CFLAGS_ALL := $(WARN) $(OPT) $(SANFLAGS) -MMD -MP $(CFLAGS)
+LDFLAGS_ALL := $(SANFLAGS) $(LDFLAGS)
+
+DAEMON_SRCS := $(wildcard daemon/*.c)
+DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(BUILD)/%.o)
+SQL_FILES := $(sort $(wildcard sql/[0-9]*.sql))
+LIB_OBJS := $(filter-out $(BUILD)/daemon/main.o,$(DAEMON_OBJS)) $(BUILD)/sql_embedded.o
+
+# Plugins: plugins/NAME.c or plugins/NAME/*.c -> $(BUILD)/plugins/NAME.so
+PLUGIN_FLAT := $(basename $(notdir $(wildcard plugins/*.c)))
+PLUGIN_DIRS := $(notdir $(patsubst %/,%,$(dir $(wildcard plugins/*/*.c))))
+PLUGINS := $(sort $(PLUGIN_FLAT) $(PLUGIN_DIRS))
+PLUGIN_SOS := $(PLUGINS:%=$(BUILD)/plugins/%.so)
+TEST_PLUGIN_SOS := $(patsubst tests/plugins/%.c,$(BUILD)/tests/plugins/%.so,$(wildcard tests/plugins/*.c))
+PLUGIN_CFLAGS := -fPIC -fvisibility=hidden
+PLUGIN_LDFLAGS := -shared -Wl,-z,defs
+
+UNIT_SRCS := $(wildcard tests/check_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/%.c=$(BUILD)/tests/%)
+
+.PHONY: all help check unit integration demo clean format format-check install uninstall bench
+all: $(BUILD)/backfilld $(PLUGIN_SOS) $(TEST_PLUGIN_SOS)
+
+help:
+	@echo "make            build backfilld, plugins and test plugins into $(BUILD)/"
+	@echo "make demo       install deps, start a private PostgreSQL, run the demo"
+	@echo "make check      install deps, run unit and integration tests"
+	@echo "make unit       unit tests only (no database)"
+	@echo "make SANITIZE=address,undefined check   the same under sanitizers"
+
+$(BUILD)/daemon/%.o: daemon/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(DEPS_CFLAGS) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/sql_embedded.c: $(SQL_FILES) scripts/embed-sql
+	@mkdir -p $(dir $@)
+	scripts/embed-sql $(SQL_FILES) > $@
+
+$(BUILD)/sql_embedded.o: $(BUILD)/sql_embedded.c
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/libbackfilld.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/backfilld: $(BUILD)/daemon/main.o $(BUILD)/libbackfilld.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(DEPS_LIBS) -ldl -lpthread -lm
+
+# Plugin objects are built only against plugin-api/.
+$(BUILD)/plugins/%.pic.o: plugins/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -D_GNU_SOURCE -Iplugin-api -Iplugins $(PLUGIN_CFLAGS) $(CFLAGS_ALL) -c $< -o $@
+
+define plugin_rule
+$(BUILD)/plugins/$(1).so: $(patsubst %.c,$(BUILD)/%.pic.o,$(wildcard plugins/$(1).c plugins/$(1)/*.c))
+	$$(CC) $$(LDFLAGS_ALL) $(PLUGIN_LDFLAGS) -o $$@ $$^
+endef
+$(foreach p,$(PLUGINS),$(eval $(call plugin_rule,$(p))))
+
+$(BUILD)/tests/plugins/%.so: tests/plugins/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -D_GNU_SOURCE -Iplugin-api $(PLUGIN_CFLAGS) $(CFLAGS_ALL) $(PLUGIN_LDFLAGS) $(LDFLAGS_ALL) -o $@ $<
+
+# Unit tests: tests/check_X.c links the daemon library (and, for plugin
+# tests, the plugin's objects named in tests/check_X.objs if present).
+$(BUILD)/tests/%.o: tests/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) -Iplugins $(DEPS_CFLAGS) $(CHECK_CFLAGS) $(CFLAGS_ALL) -Wno-missing-prototypes -c $< -o $@
+
+PLUGIN_PIC_OBJS = $(patsubst %.c,$(BUILD)/%.pic.o,$(filter-out %/plugin.c,$(wildcard plugins/*/*.c)))
+
+$(BUILD)/tests/check_%: $(BUILD)/tests/check_%.o $(BUILD)/libbackfilld.a $(PLUGIN_PIC_OBJS)
+	$(CC) $(LDFLAGS_ALL) -o $@ $< $(PLUGIN_PIC_OBJS) $(BUILD)/libbackfilld.a $(CHECK_LIBS) $(DEPS_LIBS) -ldl -lpthread -lm
+
+unit: $(UNIT_BINS) all
+	@tests/run-unit $(UNIT_BINS)
+
+integration: all
+	@tests/run-integration
+
+# The whole suite, as CI runs it: installs what is missing, then unit and
+# integration tests against a private PostgreSQL that the run starts.
+check:
+	@scripts/install-deps
+	@$(MAKE) --no-print-directory all $(UNIT_BINS)
+	@tests/run-all $(UNIT_BINS)
+
+demo:
+	@scripts/install-deps
+	@$(MAKE) --no-print-directory all
+	@scripts/demo
+
+format:
+	clang-format -i daemon/*.[ch] plugins/*.c plugins/*/*.[ch] plugin-api/backfill/*.h tests/*.c tests/plugins/*.c
+
+format-check:
+	clang-format --dry-run --Werror daemon/*.[ch] plugins/*.c plugins/*/*.[ch] plugin-api/backfill/*.h tests/*.c tests/plugins/*.c
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,219 @@
+/* db.c -- database connection handling for the event loop's connection. */
+#include "db.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+
+static char *xstrdup(const char *s)
+{
+	char *d = strdup(s);
+	if (!d)
+		abort();
+	return d;
+}
+
+void db_init(struct bf_db *db, const char *conninfo, const char *schema)
+{
+	memset(db, 0, sizeof(*db));
+	db->conninfo = xstrdup(conninfo);
+	db->schema = xstrdup(schema);
+	if (asprintf(&db->schema_q, "\"%s\"", schema) < 0 || asprintf(&db->channel, "%s.jobs", schema) < 0)
+		abort();
+	db->masked = config_mask_conninfo(conninfo);
+}
+
+void db_cleanup(struct bf_db *db)
+{
+	db_disconnect(db);
+	free(db->conninfo);
+	free(db->schema);
+	free(db->schema_q);
+	free(db->channel);
+	free(db->masked);
+	memset(db, 0, sizeof(*db));
+}
+
+static void one_line(char *s)
+{
+	for (char *p = s; *p; p++)
+		if (*p == '\n' || *p == '\r' || *p == '\t')
+			*p = ' ';
+	size_t n = strlen(s);
+	while (n > 0 && s[n - 1] == ' ')
+		s[--n] = '\0';
+}
+
+int db_connect(struct bf_db *db, bool listen)
+{
+	db_disconnect(db);
+	/* later entries win: the user's URL overrides our defaults */
+	const char *keys[] = {"application_name", "connect_timeout", "dbname", NULL};
+	const char *vals[] = {"backfilld", "10", db->conninfo, NULL};
+	PGconn *c = PQconnectdbParams(keys, vals, 1);
+	if (!c)
+		abort();
+	if (PQstatus(c) != CONNECTION_OK) {
+		char *msg = xstrdup(PQerrorMessage(c));
+		one_line(msg);
+		log_error("database: cannot connect to %s: %s", db->masked, msg);
+		free(msg);
+		PQfinish(c);
+		return -1;
+	}
+	db->conn = c;
+	if (listen) {
+		char sql[160];
+		snprintf(sql, sizeof(sql), "LISTEN \"%s\"", db->channel);
+		PGresult *r = db_exec(db, "listen", sql, 0, NULL);
+		if (!r) {
+			db_disconnect(db);
+			return -1;
+		}
+		PQclear(r);
+	}
+	return 0;
+}
+
+void db_disconnect(struct bf_db *db)
+{
+	if (db->conn)
+		PQfinish(db->conn);
+	db->conn = NULL;
+}
+
+bool db_connected(const struct bf_db *db) { return db->conn != NULL; }
+
+int db_socket(const struct bf_db *db) { return db->conn ? PQsocket(db->conn) : -1; }
+
+static PGresult *check_result(struct bf_db *db, const char *what, PGresult *r)
+{
+	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+		return r;
+	char *msg = xstrdup(r ? PQresultErrorMessage(r) : PQerrorMessage(db->conn));
+	one_line(msg);
+	bool broken = PQstatus(db->conn) == CONNECTION_BAD;
+	log_error("database: %s failed: %s%s", what, msg[0] ? msg : "(no message)",
+	          broken ? " (connection lost)" : "");
+	free(msg);
+	PQclear(r);
+	if (broken)
+		db_disconnect(db);
+	return NULL;
+}
+
+PGresult *db_exec(struct bf_db *db, const char *what, const char *sql, int nparams,
+                  const char *const *params)
+{
+	if (!db->conn)
+		return NULL;
+	return check_result(db, what, PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0));
+}
+
+PGresult *db_exec_prepared(struct bf_db *db, const char *what, const char *name, int nparams,
+                           const char *const *params)
+{
+	if (!db->conn)
+		return NULL;
+	return check_result(db, what, PQexecPrepared(db->conn, name, nparams, params, NULL, NULL, 0));
+}
+
+int db_prepare(struct bf_db *db, const char *name, const char *sql, int nparams)
+{
+	if (!db->conn)
+		return -1;
+	PGresult *r = check_result(db, name, PQprepare(db->conn, name, sql, nparams, NULL));
+	if (!r)
+		return -1;
+	PQclear(r);
+	return 0;
+}
+
+int db_poll_notifies(struct bf_db *db)
+{
+	if (!db->conn)
+		return -1;
+	if (!PQconsumeInput(db->conn)) {
+		char *msg = xstrdup(PQerrorMessage(db->conn));
+		one_line(msg);
+		log_error("database: connection lost: %s", msg);
+		free(msg);
+		db_disconnect(db);
+		return -1;
+	}
+	int n = 0;
+	PGnotify *note;
+	while ((note = PQnotifies(db->conn)) != NULL) {
+		if (strcmp(note->relname, db->channel) == 0)
+			n++;
+		PQfreemem(note);
+	}
+	return n;
+}
+
+void buf_reset(struct bf_buf *b) { b->len = 0; if (b->data) b->data[0] = '\0'; }
+
+void buf_free(struct bf_buf *b)
+{
+	free(b->data);
+	memset(b, 0, sizeof(*b));
+}
+
+static void buf_reserve(struct bf_buf *b, size_t extra)
+{
+	if (b->len + extra + 1 <= b->cap)
+		return;
+	size_t cap = b->cap ? b->cap : 256;
+	while (cap < b->len + extra + 1)
+		cap *= 2;
+	char *d = realloc(b->data, cap);
+	if (!d)
+		abort();
+	b->data = d;
+	b->cap = cap;
+}
+
+void buf_append(struct bf_buf *b, const char *s, size_t n)
+{
+	buf_reserve(b, n);
+	memcpy(b->data + b->len, s, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
+void buf_printf(struct bf_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	buf_reserve(b, (size_t)n);
+	va_start(ap, fmt);
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+void buf_array_text(struct bf_buf *b, const char *s)
+{
+	if (!s) {
+		buf_append(b, "NULL", 4);
+		return;
+	}
+	buf_reserve(b, strlen(s) * 2 + 2);
+	b->data[b->len++] = '"';
+	for (const char *p = s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			b->data[b->len++] = '\\';
+		b->data[b->len++] = *p;
+	}
+	b->data[b->len++] = '"';
+	b->data[b->len] = '\0';
+}

@@ -1,0 +1,58 @@
+/* db.h -- the PostgreSQL connection the event loop owns: connect, LISTEN for
+ * the enqueue NOTIFY, run statements, notice a broken connection. */
+#ifndef BACKFILLD_DB_H
+#define BACKFILLD_DB_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct bf_db {
+	PGconn *conn;      /* NULL while disconnected */
+	char *conninfo;
+	char *schema;      /* validated identifier */
+	char *schema_q;    /* "schema", quoted for SQL text */
+	char *channel;     /* NOTIFY channel: schema.jobs */
+	char *masked;      /* conninfo with the password masked, for logs */
+};
+
+/* Fills db (no connection yet).  Borrowed strings are copied. */
+void db_init(struct bf_db *db, const char *conninfo, const char *schema);
+/* Closes and frees the contents (not db itself). */
+void db_cleanup(struct bf_db *db);
+
+/* Blocking connect.  With listen, also LISTENs on db->channel.  On failure
+ * logs why (password masked), leaves db disconnected, returns -1. */
+__attribute__((warn_unused_result)) int db_connect(struct bf_db *db, bool listen);
+void db_disconnect(struct bf_db *db);
+bool db_connected(const struct bf_db *db);
+int db_socket(const struct bf_db *db);
+
+/* Runs a statement with text parameters.  Returns the result when it
+ * succeeded (caller PQclear()s); NULL after logging on any error.  A broken
+ * connection is closed (db_connected() turns false). */
+PGresult *db_exec(struct bf_db *db, const char *what, const char *sql, int nparams,
+                  const char *const *params);
+PGresult *db_exec_prepared(struct bf_db *db, const char *what, const char *name, int nparams,
+                           const char *const *params);
+/* Prepares a statement; -1 after logging. */
+__attribute__((warn_unused_result)) int db_prepare(struct bf_db *db, const char *name, const char *sql, int nparams);
+
+/* Reads pending input and counts NOTIFYs on our channel.  Returns the
+ * count, or -1 if the connection broke (it is then closed). */
+int db_poll_notifies(struct bf_db *db);
+
+/* A growing text buffer for SQL array literals. */
+struct bf_buf {
+	char *data;
+	size_t len, cap;
+};
+void buf_reset(struct bf_buf *b);
+void buf_free(struct bf_buf *b);
+void buf_append(struct bf_buf *b, const char *s, size_t n);
+void buf_printf(struct bf_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends s as an element of a text[] literal ("..." with escapes; NULL as
+ * NULL).  Add the braces and commas yourself. */
+void buf_array_text(struct bf_buf *b, const char *s);
+
+#endif /* BACKFILLD_DB_H */

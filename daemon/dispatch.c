@@ -1,0 +1,593 @@
+/* dispatch.c -- the job loop: claim, hand out, finish, in batches, from the
+ * event loop's thread.  It alone owns the database connection, the pools'
+ * counters and the list of finished jobs waiting to be recorded. */
+#include "dispatch.h"
+
+#include <event2/event.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backoff.h"
+#include "config.h"
+#include "db.h"
+#include "executor.h"
+#include "job.h"
+#include "jobsql.h"
+#include "loader.h"
+#include "log.h"
+#include "pool.h"
+
+enum bf_dispatch_state {
+	DISPATCH_RUNNING,  /* claiming and running */
+	DISPATCH_DRAINING, /* shutdown asked: no new claims, waiting for running jobs */
+	DISPATCH_DONE,     /* everything finished or returned; the loop may stop */
+};
+
+struct bf_dispatch {
+	struct event_base *base;
+	const struct bf_config *cfg;
+	const struct bf_loader *loader;
+	bool once;
+	enum bf_dispatch_state state;
+	atomic_int stop_level; /* BF_STOP_*, read by handlers */
+
+	struct bf_db db;
+	char worker_id[128];
+	char host[256];
+	char *tasks_literal;  /* text[] of every task we handle */
+	char *queues_literal; /* text[] of the queues we serve */
+
+	struct bf_pool **pools;
+	size_t npools;
+	struct bf_result_sink *sink;
+
+	/* ids of jobs handed to threads whose results are not back yet */
+	int64_t *running;
+	size_t nrunning, running_cap;
+
+	/* finished jobs not yet recorded in the database, oldest first */
+	struct bf_job *finished;
+	struct bf_job **finished_tail;
+
+	struct event *sink_ev;
+	struct event *notify_ev;
+	struct event *poll_ev;
+	struct event *heartbeat_ev;
+	struct event *reconnect_ev;
+	struct event *deadline_ev;
+	struct event *retry_ev; /* re-run the tick after a failed statement */
+	int reconnect_failures;
+	bool in_tick;
+};
+
+static void tick(struct bf_dispatch *d);
+static void connection_lost(struct bf_dispatch *d);
+
+static void running_add(struct bf_dispatch *d, int64_t id)
+{
+	if (d->nrunning == d->running_cap) {
+		d->running_cap = d->running_cap ? d->running_cap * 2 : 64;
+		d->running = realloc(d->running, d->running_cap * sizeof(*d->running));
+		if (!d->running)
+			abort();
+	}
+	d->running[d->nrunning++] = id;
+}
+
+static void running_remove(struct bf_dispatch *d, int64_t id)
+{
+	for (size_t i = 0; i < d->nrunning; i++) {
+		if (d->running[i] == id) {
+			d->running[i] = d->running[--d->nrunning];
+			return;
+		}
+	}
+}
+
+/* A bigint[] literal of the running ids, plus the finished ones if asked. */
+static void ids_literal(const struct bf_dispatch *d, bool with_finished, struct bf_buf *out)
+{
+	buf_reset(out);
+	buf_append(out, "{", 1);
+	const char *sep = "";
+	for (size_t i = 0; i < d->nrunning; i++) {
+		buf_printf(out, "%s%lld", sep, (long long)d->running[i]);
+		sep = ",";
+	}
+	for (const struct bf_job *j = with_finished ? d->finished : NULL; j; j = j->next) {
+		buf_printf(out, "%s%lld", sep, (long long)j->id);
+		sep = ",";
+	}
+	buf_append(out, "}", 1);
+}
+
+static void schedule_retry(struct bf_dispatch *d, int ms)
+{
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	evtimer_add(d->retry_ev, &tv);
+}
+
+/* ---- results ---------------------------------------------------------- */
+
+static void take_results(struct bf_dispatch *d)
+{
+	struct bf_job *list = sink_take_all(d->sink);
+	while (list) {
+		struct bf_job *j = list;
+		list = j->next;
+		j->next = NULL;
+		pool_job_done(j->pool);
+		running_remove(d, j->id);
+		double ms = (double)(j->finished_us - j->started_us) / 1000.0;
+		if (j->outcome == JOB_OUTCOME_DONE)
+			log_job(LOG_LEVEL_DEBUG, j, "done in %.1f ms", ms);
+		else
+			log_job(j->outcome == JOB_OUTCOME_RETRY && j->attempts < j->max_attempts
+			            ? LOG_LEVEL_INFO
+			            : LOG_LEVEL_WARN,
+			        j, "%s after %.1f ms: %s",
+			        j->outcome == JOB_OUTCOME_FAIL           ? "failed permanently"
+			        : j->attempts >= j->max_attempts ? "failed on its last attempt"
+			                                         : "failed, will retry",
+			        ms, j->error ? j->error : "");
+		*d->finished_tail = j;
+		d->finished_tail = &j->next;
+	}
+}
+
+/* Records every finished job in one statement.  Returns -1 if it could not
+ * (the jobs stay queued for the next try). */
+static int flush_finished(struct bf_dispatch *d)
+{
+	if (!d->finished)
+		return 0;
+	int completed, retried, dead;
+	if (jobsql_finish(&d->db, d->worker_id, d->finished, &completed, &retried, &dead) < 0)
+		return -1;
+	if (dead > 0)
+		log_warn("%d job(s) moved to the dead-letter queue", dead);
+	size_t n = 0;
+	for (struct bf_job *j = d->finished, *next; j; j = next) {
+		next = j->next;
+		job_free(j);
+		n++;
+	}
+	if ((size_t)(completed + retried + dead) < n)
+		log_warn("%zu finished job(s) were no longer ours (released after a lost heartbeat?); "
+		         "their results were dropped",
+		         n - (size_t)(completed + retried + dead));
+	d->finished = NULL;
+	d->finished_tail = &d->finished;
+	return 0;
+}
+
+static void on_sink(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	tick(arg);
+}
+
+/* ---- claiming --------------------------------------------------------- */
+
+static int claim_for(struct bf_dispatch *d, struct bf_pool *p)
+{
+	int free_slots = pool_free_slots(p);
+	struct bf_job *jobs = NULL;
+	int n = jobsql_claim(&d->db, d->worker_id, p->name, d->tasks_literal, free_slots, &jobs);
+	if (n < 0)
+		return -1;
+	p->maybe_more = n == free_slots;
+	while (jobs) {
+		struct bf_job *j = jobs;
+		jobs = j->next;
+		j->handler = loader_find_task(d->loader, j->task);
+		j->stop_level = &d->stop_level;
+		if (!j->handler) { /* cannot happen: we claim only our tasks */
+			log_error("job %lld: claimed task %s has no handler", (long long)j->id, j->task);
+			abort();
+		}
+		log_job(LOG_LEVEL_DEBUG, j, "claimed (task %s)", j->task);
+		running_add(d, j->id);
+		pool_submit(p, j);
+	}
+	return 0;
+}
+
+static bool all_idle(const struct bf_dispatch *d)
+{
+	for (size_t i = 0; i < d->npools; i++)
+		if (d->pools[i]->in_flight > 0)
+			return false;
+	return true;
+}
+
+static void finish_shutdown(struct bf_dispatch *d)
+{
+	if (db_connected(&d->db) && !d->nrunning && jobsql_unregister(&d->db, d->worker_id) == 0)
+		log_debug("unregistered worker %s", d->worker_id);
+	d->state = DISPATCH_DONE;
+	event_base_loopbreak(d->base);
+}
+
+/* One turn of work: take results, record them, claim for free slots.
+ * Called on every wake-up (results, NOTIFY, poll, reconnect). */
+static void tick(struct bf_dispatch *d)
+{
+	if (d->in_tick || d->state == DISPATCH_DONE)
+		return;
+	d->in_tick = true;
+	take_results(d);
+	if (!db_connected(&d->db)) {
+		connection_lost(d);
+		goto out;
+	}
+	if (flush_finished(d) < 0) {
+		if (!db_connected(&d->db))
+			connection_lost(d);
+		else
+			schedule_retry(d, 1000);
+		goto out;
+	}
+	if (d->state == DISPATCH_RUNNING) {
+		/* claim until every pool is full or has nothing due */
+		bool progress = true;
+		while (progress) {
+			progress = false;
+			for (size_t i = 0; i < d->npools; i++) {
+				struct bf_pool *p = d->pools[i];
+				if (!p->maybe_more || pool_free_slots(p) == 0)
+					continue;
+				int before = p->in_flight;
+				if (claim_for(d, p) < 0) {
+					if (!db_connected(&d->db))
+						connection_lost(d);
+					else
+						schedule_retry(d, 1000);
+					goto out;
+				}
+				progress |= p->in_flight > before && p->maybe_more;
+			}
+		}
+		if (d->once && all_idle(d) && !d->finished) {
+			bool more = false;
+			for (size_t i = 0; i < d->npools; i++)
+				more |= d->pools[i]->maybe_more;
+			if (!more) {
+				log_info("--once: nothing more is due; exiting");
+				finish_shutdown(d);
+			}
+		}
+	} else if (d->state == DISPATCH_DRAINING && all_idle(d) && !d->finished) {
+		log_info("drained: every running job finished");
+		finish_shutdown(d);
+	}
+out:
+	d->in_tick = false;
+}
+
+static void wake_all_pools(struct bf_dispatch *d)
+{
+	for (size_t i = 0; i < d->npools; i++)
+		d->pools[i]->maybe_more = true;
+}
+
+static void on_notify(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct bf_dispatch *d = arg;
+	int n = db_poll_notifies(&d->db);
+	if (n < 0) {
+		connection_lost(d);
+		return;
+	}
+	if (n > 0) {
+		wake_all_pools(d);
+		tick(d);
+	}
+}
+
+static void on_poll(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct bf_dispatch *d = arg;
+	wake_all_pools(d);
+	tick(d);
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	tick(arg);
+}
+
+/* ---- connection ------------------------------------------------------- */
+
+static int register_worker(struct bf_dispatch *d)
+{
+	return jobsql_register(&d->db, d->worker_id, d->host, (int)getpid(), d->queues_literal,
+	                       d->cfg->heartbeat_timeout_s);
+}
+
+/* Connects, prepares, registers, hands back jobs we hold but lost track of. */
+static int connect_db(struct bf_dispatch *d)
+{
+	if (db_connect(&d->db, !d->once) < 0)
+		return -1;
+	if (jobsql_prepare(&d->db) < 0 || register_worker(d) < 0)
+		goto fail;
+	struct bf_buf keep = {0};
+	ids_literal(d, true, &keep);
+	int returned = 0;
+	int rc = jobsql_return_except(&d->db, d->worker_id, keep.data, &returned);
+	buf_free(&keep);
+	if (rc < 0)
+		goto fail;
+	if (returned > 0)
+		log_warn("returned %d job(s) claimed just before the connection was lost", returned);
+	if (!d->once) {
+		if (d->notify_ev)
+			event_free(d->notify_ev);
+		d->notify_ev = event_new(d->base, db_socket(&d->db), EV_READ | EV_PERSIST, on_notify, d);
+		event_add(d->notify_ev, NULL);
+	}
+	return 0;
+fail:
+	db_disconnect(&d->db);
+	return -1;
+}
+
+static void on_reconnect(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct bf_dispatch *d = arg;
+	if (connect_db(d) == 0) {
+		log_info("database: reconnected to %s after %d failed attempt(s)", d->db.masked,
+		         d->reconnect_failures);
+		d->reconnect_failures = 0;
+		wake_all_pools(d);
+		tick(d);
+		return;
+	}
+	d->reconnect_failures++;
+	int64_t ms = backoff_reconnect_ms(d->reconnect_failures, (double)rand() / RAND_MAX);
+	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+	evtimer_add(d->reconnect_ev, &tv);
+}
+
+static void connection_lost(struct bf_dispatch *d)
+{
+	if (evtimer_pending(d->reconnect_ev, NULL))
+		return;
+	if (d->notify_ev) {
+		event_free(d->notify_ev);
+		d->notify_ev = NULL;
+	}
+	db_disconnect(&d->db);
+	log_warn("database: connection lost; %zu job(s) running, %s result(s) waiting; reconnecting",
+	         d->nrunning, d->finished ? "some" : "no");
+	d->reconnect_failures = d->reconnect_failures ? d->reconnect_failures : 1;
+	int64_t ms = backoff_reconnect_ms(d->reconnect_failures, (double)rand() / RAND_MAX);
+	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+	evtimer_add(d->reconnect_ev, &tv);
+}
+
+static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct bf_dispatch *d = arg;
+	if (!db_connected(&d->db))
+		return;
+	bool alive = true;
+	if (jobsql_heartbeat(&d->db, d->worker_id, &alive) < 0) {
+		if (!db_connected(&d->db))
+			connection_lost(d);
+		return;
+	}
+	if (!alive) {
+		log_warn("worker %s was declared dead by another daemon (no heartbeat for %d s); the "
+		         "jobs it was running were released and may run twice; re-registering",
+		         d->worker_id, d->cfg->heartbeat_timeout_s);
+		if (register_worker(d) < 0)
+			return;
+	}
+	int released = 0;
+	if (jobsql_recover_dead(&d->db, d->worker_id, &released) == 0 && released > 0) {
+		log_warn("released %d job(s) of dead worker(s); they will run again", released);
+		wake_all_pools(d);
+		tick(d);
+	}
+}
+
+/* ---- shutdown --------------------------------------------------------- */
+
+static void abort_running(struct bf_dispatch *d)
+{
+	atomic_store(&d->stop_level, BF_STOP_ABORT);
+	take_results(d);
+	if (d->nrunning > 0) {
+		struct bf_buf ids = {0};
+		ids_literal(d, false, &ids);
+		if (db_connected(&d->db) && jobsql_return(&d->db, d->worker_id, ids.data) == 0)
+			log_warn("returned %zu unfinished job(s) to the queue, attempt refunded", d->nrunning);
+		else
+			log_error("could not return %zu unfinished job(s): they are released when this "
+			          "worker's heartbeat times out (%d s)",
+			          d->nrunning, d->cfg->heartbeat_timeout_s);
+		buf_free(&ids);
+	}
+	if (db_connected(&d->db) && flush_finished(d) < 0)
+		log_error("could not record finished jobs; they will run again");
+	d->state = DISPATCH_DONE;
+	if (db_connected(&d->db) && jobsql_unregister(&d->db, d->worker_id) < 0)
+		log_warn("could not unregister worker %s", d->worker_id);
+	event_base_loopbreak(d->base);
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct bf_dispatch *d = arg;
+	log_warn("shutdown timeout (%d s) reached with %zu job(s) still running", d->cfg->shutdown_timeout_s,
+	         d->nrunning);
+	abort_running(d);
+}
+
+void dispatch_shutdown(struct bf_dispatch *d)
+{
+	if (d->state == DISPATCH_DONE)
+		return;
+	if (d->state == DISPATCH_DRAINING) {
+		log_warn("second stop signal: not waiting for running jobs");
+		abort_running(d);
+		return;
+	}
+	d->state = DISPATCH_DRAINING;
+	atomic_store(&d->stop_level, BF_STOP_DRAIN);
+	if (d->poll_ev)
+		evtimer_del(d->poll_ev);
+	log_info("shutting down: no new jobs; waiting up to %d s for %zu running job(s)",
+	         d->cfg->shutdown_timeout_s, d->nrunning);
+	struct timeval tv = {d->cfg->shutdown_timeout_s, 0};
+	evtimer_add(d->deadline_ev, &tv);
+	tick(d);
+}
+
+/* ---- setup ------------------------------------------------------------ */
+
+struct bf_dispatch *dispatch_new(struct event_base *base, const struct bf_config *cfg,
+                                 const struct bf_loader *loader, bool once)
+{
+	struct bf_dispatch *d = calloc(1, sizeof(*d));
+	if (!d)
+		abort();
+	d->base = base;
+	d->cfg = cfg;
+	d->loader = loader;
+	d->once = once;
+	d->finished_tail = &d->finished;
+	atomic_init(&d->stop_level, BF_STOP_NONE);
+	db_init(&d->db, cfg->database_url, cfg->schema);
+	if (gethostname(d->host, sizeof(d->host)) < 0)
+		snprintf(d->host, sizeof(d->host), "unknown");
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	srand((unsigned)(ts.tv_nsec ^ getpid()));
+	snprintf(d->worker_id, sizeof(d->worker_id), "%.64s:%d:%04x", d->host, (int)getpid(),
+	         (unsigned)(rand() & 0xffff));
+
+	struct bf_buf b = {0};
+	buf_append(&b, "{", 1);
+	for (size_t i = 0; i < loader_ntasks(loader); i++) {
+		if (i)
+			buf_append(&b, ",", 1);
+		buf_array_text(&b, loader_task(loader, i)->name);
+	}
+	buf_append(&b, "}", 1);
+	d->tasks_literal = b.data;
+	b = (struct bf_buf){0};
+	buf_append(&b, "{", 1);
+
+	d->sink = sink_new();
+	if (!d->sink)
+		goto fail;
+	d->pools = calloc(cfg->nqueues, sizeof(*d->pools));
+	if (!d->pools)
+		abort();
+	for (size_t i = 0; i < cfg->nqueues; i++) {
+		if (cfg->queues[i].concurrency == 0)
+			continue;
+		struct bf_pool *p = pool_new(&cfg->queues[i], d->sink);
+		if (!p)
+			goto fail;
+		d->pools[d->npools++] = p;
+		if (d->npools > 1)
+			buf_append(&b, ",", 1);
+		buf_array_text(&b, p->name);
+	}
+	buf_append(&b, "}", 1);
+	d->queues_literal = b.data;
+
+	d->sink_ev = event_new(base, sink_fd(d->sink), EV_READ | EV_PERSIST, on_sink, d);
+	d->poll_ev = event_new(base, -1, EV_PERSIST, on_poll, d);
+	d->heartbeat_ev = event_new(base, -1, EV_PERSIST, on_heartbeat, d);
+	d->reconnect_ev = evtimer_new(base, on_reconnect, d);
+	d->deadline_ev = evtimer_new(base, on_deadline, d);
+	d->retry_ev = evtimer_new(base, on_retry, d);
+	event_add(d->sink_ev, NULL);
+	return d;
+fail:
+	free(b.data);
+	dispatch_free(d);
+	return NULL;
+}
+
+int dispatch_start(struct bf_dispatch *d)
+{
+	if (connect_db(d) < 0) {
+		if (d->once)
+			return -1;
+		connection_lost(d);
+	}
+	if (!d->once) {
+		struct timeval poll = {d->cfg->poll_interval_ms / 1000, (d->cfg->poll_interval_ms % 1000) * 1000};
+		event_add(d->poll_ev, &poll);
+		struct timeval hb = {d->cfg->heartbeat_interval_s, 0};
+		event_add(d->heartbeat_ev, &hb);
+		/* recover dead workers' jobs at start, before the first claim */
+		on_heartbeat(-1, 0, d);
+	}
+	struct bf_buf q = {0};
+	for (size_t i = 0; i < d->npools; i++)
+		buf_printf(&q, "%s%s=%d", i ? ", " : "", d->pools[i]->name, d->pools[i]->concurrency);
+	log_info("worker %s serving %s; %zu task(s); schema %s on %s", d->worker_id, q.data,
+	         loader_ntasks(d->loader), d->cfg->schema, d->db.masked);
+	buf_free(&q);
+	tick(d);
+	return 0;
+}
+
+bool dispatch_finished(const struct bf_dispatch *d) { return d->state == DISPATCH_DONE; }
+
+bool dispatch_idle(const struct bf_dispatch *d) { return d->nrunning == 0 && all_idle(d); }
+
+const char *dispatch_worker_id(const struct bf_dispatch *d) { return d->worker_id; }
+
+void dispatch_free(struct bf_dispatch *d)
+{
+	if (!d)
+		return;
+	bool idle = dispatch_idle(d);
+	struct event *evs[] = {d->sink_ev, d->notify_ev, d->poll_ev, d->heartbeat_ev,
+	                       d->reconnect_ev, d->deadline_ev, d->retry_ev};
+	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
+		if (evs[i])
+			event_free(evs[i]);
+	if (idle) {
+		for (size_t i = d->npools; i-- > 0;)
+			pool_free(d->pools[i]);
+		sink_free(d->sink);
+	}
+	/* else: handlers still run on threads that use the pools and the sink;
+	 * the process is about to exit, so leave them be. */
+	free(d->pools);
+	for (struct bf_job *j = d->finished, *next; j; j = next) {
+		next = j->next;
+		job_free(j);
+	}
+	free(d->running);
+	free(d->tasks_literal);
+	free(d->queues_literal);
+	db_cleanup(&d->db);
+	free(d);
+}

@@ -1,0 +1,205 @@
+/* jobsql.c -- prepared statements for the claim/finish path and worker
+ * bookkeeping.  The logic lives in SQL functions (sql/003_worker.sql). */
+#include "jobsql.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backoff.h"
+#include "job.h"
+#include "log.h"
+
+struct stmt {
+	const char *name;
+	const char *text; /* "@." stands for the quoted schema */
+	int nparams;
+};
+
+static const struct stmt statements[] = {
+    {"bf_claim",
+     "SELECT id, task, queue, payload::text, priority, "
+     "(extract(epoch FROM run_at) * 1000000)::int8, attempts, max_attempts, job_key, serial_key "
+     "FROM @.claim_jobs($1, $2, $3::text[], $4)",
+     4},
+    {"bf_finish",
+     "SELECT completed, retried, dead FROM @.finish_jobs($1, $2::bigint[], $3::smallint[], "
+     "$4::text[], $5::float8[])",
+     5},
+    {"bf_return", "SELECT @.return_jobs($1, $2::bigint[])", 2},
+    {"bf_return_except", "SELECT @.return_jobs_except($1, $2::bigint[])", 2},
+    {"bf_register",
+     "SELECT @.worker_register($1, $2, $3::int, $4, $5::text[], make_interval(secs => $6::int))",
+     6},
+    {"bf_heartbeat", "SELECT @.worker_heartbeat($1)", 1},
+    {"bf_recover", "SELECT @.recover_dead_workers($1)", 1},
+    {"bf_unregister", "SELECT @.worker_unregister($1)", 1},
+};
+
+int jobsql_prepare(struct bf_db *db)
+{
+	for (size_t i = 0; i < sizeof(statements) / sizeof(statements[0]); i++) {
+		struct bf_buf sql = {0};
+		const char *t = statements[i].text;
+		for (const char *at; (at = strstr(t, "@.")) != NULL; t = at + 1) {
+			buf_append(&sql, t, (size_t)(at - t));
+			buf_append(&sql, db->schema_q, strlen(db->schema_q));
+		}
+		buf_append(&sql, t, strlen(t));
+		int rc = db_prepare(db, statements[i].name, sql.data, statements[i].nparams);
+		buf_free(&sql);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static char *dup_value(const PGresult *r, int row, int col)
+{
+	if (PQgetisnull(r, row, col))
+		return NULL;
+	char *s = strdup(PQgetvalue(r, row, col));
+	if (!s)
+		abort();
+	return s;
+}
+
+int jobsql_claim(struct bf_db *db, const char *worker, const char *queue, const char *tasks_literal,
+                 int limit, struct bf_job **list)
+{
+	char lim[16];
+	snprintf(lim, sizeof(lim), "%d", limit);
+	const char *params[] = {worker, queue, tasks_literal, lim};
+	PGresult *r = db_exec_prepared(db, "claim", "bf_claim", 4, params);
+	if (!r)
+		return -1;
+	int n = PQntuples(r);
+	struct bf_job **tail = list;
+	while (*tail)
+		tail = &(*tail)->next;
+	for (int i = 0; i < n; i++) {
+		struct bf_job *j = calloc(1, sizeof(*j));
+		if (!j)
+			abort();
+		j->id = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+		j->task = dup_value(r, i, 1);
+		j->queue = dup_value(r, i, 2);
+		j->payload = dup_value(r, i, 3);
+		j->payload_len = strlen(j->payload);
+		j->priority = atoi(PQgetvalue(r, i, 4));
+		j->run_at_us = strtoll(PQgetvalue(r, i, 5), NULL, 10);
+		j->attempts = atoi(PQgetvalue(r, i, 6));
+		j->max_attempts = atoi(PQgetvalue(r, i, 7));
+		j->job_key = dup_value(r, i, 8);
+		j->serial_key = dup_value(r, i, 9);
+		j->retry_delay_ms = -1;
+		*tail = j;
+		tail = &j->next;
+	}
+	PQclear(r);
+	return n;
+}
+
+int jobsql_finish(struct bf_db *db, const char *worker, const struct bf_job *list, int *completed,
+                  int *retried, int *dead)
+{
+	struct bf_buf ids = {0}, outcomes = {0}, errors = {0}, delays = {0};
+	buf_append(&ids, "{", 1);
+	buf_append(&outcomes, "{", 1);
+	buf_append(&errors, "{", 1);
+	buf_append(&delays, "{", 1);
+	for (const struct bf_job *j = list; j; j = j->next) {
+		const char *sep = j == list ? "" : ",";
+		buf_printf(&ids, "%s%lld", sep, (long long)j->id);
+		buf_printf(&outcomes, "%s%d", sep, (int)j->outcome);
+		buf_append(&errors, sep, strlen(sep));
+		buf_array_text(&errors, j->outcome == JOB_OUTCOME_DONE ? NULL : j->error);
+		double delay = j->retry_delay_ms >= 0 ? (double)j->retry_delay_ms / 1000.0
+		                                      : backoff_job_delay_s(j->attempts);
+		buf_printf(&delays, "%s%.3f", sep, delay);
+	}
+	buf_append(&ids, "}", 1);
+	buf_append(&outcomes, "}", 1);
+	buf_append(&errors, "}", 1);
+	buf_append(&delays, "}", 1);
+	const char *params[] = {worker, ids.data, outcomes.data, errors.data, delays.data};
+	PGresult *r = db_exec_prepared(db, "finish", "bf_finish", 5, params);
+	int rc = -1;
+	if (r && PQntuples(r) == 1) {
+		*completed = atoi(PQgetvalue(r, 0, 0));
+		*retried = atoi(PQgetvalue(r, 0, 1));
+		*dead = atoi(PQgetvalue(r, 0, 2));
+		rc = 0;
+	}
+	PQclear(r);
+	buf_free(&ids);
+	buf_free(&outcomes);
+	buf_free(&errors);
+	buf_free(&delays);
+	return rc;
+}
+
+/* Runs a one-row, one-column statement; copies the value into out. */
+static int exec_scalar(struct bf_db *db, const char *what, const char *name, int n,
+                       const char *const *params, char *out, size_t size)
+{
+	PGresult *r = db_exec_prepared(db, what, name, n, params);
+	if (!r)
+		return -1;
+	if (out && size)
+		snprintf(out, size, "%s", PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "");
+	PQclear(r);
+	return 0;
+}
+
+int jobsql_return(struct bf_db *db, const char *worker, const char *ids_literal)
+{
+	const char *params[] = {worker, ids_literal};
+	return exec_scalar(db, "return jobs", "bf_return", 2, params, NULL, 0);
+}
+
+int jobsql_return_except(struct bf_db *db, const char *worker, const char *keep_literal, int *returned)
+{
+	const char *params[] = {worker, keep_literal};
+	char v[32];
+	if (exec_scalar(db, "return unknown jobs", "bf_return_except", 2, params, v, sizeof(v)) < 0)
+		return -1;
+	*returned = atoi(v);
+	return 0;
+}
+
+int jobsql_register(struct bf_db *db, const char *worker, const char *host, int pid,
+                    const char *queues_literal, int timeout_s)
+{
+	char pids[16], ts[16];
+	snprintf(pids, sizeof(pids), "%d", pid);
+	snprintf(ts, sizeof(ts), "%d", timeout_s);
+	const char *params[] = {worker, host, pids, BACKFILLD_VERSION, queues_literal, ts};
+	return exec_scalar(db, "register worker", "bf_register", 6, params, NULL, 0);
+}
+
+int jobsql_heartbeat(struct bf_db *db, const char *worker, bool *alive)
+{
+	const char *params[] = {worker};
+	char v[8];
+	if (exec_scalar(db, "heartbeat", "bf_heartbeat", 1, params, v, sizeof(v)) < 0)
+		return -1;
+	*alive = v[0] == 't';
+	return 0;
+}
+
+int jobsql_recover_dead(struct bf_db *db, const char *worker, int *released)
+{
+	const char *params[] = {worker};
+	char v[32];
+	if (exec_scalar(db, "recover dead workers", "bf_recover", 1, params, v, sizeof(v)) < 0)
+		return -1;
+	*released = atoi(v);
+	return 0;
+}
+
+int jobsql_unregister(struct bf_db *db, const char *worker)
+{
+	const char *params[] = {worker};
+	return exec_scalar(db, "unregister worker", "bf_unregister", 1, params, NULL, 0);
+}

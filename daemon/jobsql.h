@@ -1,0 +1,43 @@
+/* jobsql.h -- the statements a running daemon sends: register and
+ * heartbeat, claim a batch, finish a batch, return jobs, recover dead
+ * workers.  Each wraps one SQL function of sql/003_worker.sql. */
+#ifndef BACKFILLD_JOBSQL_H
+#define BACKFILLD_JOBSQL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db.h"
+
+struct bf_job;
+
+/* Prepares every statement on a fresh connection. */
+__attribute__((warn_unused_result)) int jobsql_prepare(struct bf_db *db);
+
+/* Claims up to limit due jobs of queue for the given tasks (a text[]
+ * literal).  Appends them to *list (linked by ->next) and returns how many,
+ * or -1 on a database error. */
+__attribute__((warn_unused_result)) int jobsql_claim(struct bf_db *db, const char *worker, const char *queue,
+                                                     const char *tasks_literal, int limit, struct bf_job **list);
+
+/* Records the outcome of every job in list (success, retry with backoff or
+ * the handler's delay, dead-letter).  One statement, one transaction.
+ * Returns 0, or -1 on error (nothing recorded; safe to call again). */
+__attribute__((warn_unused_result)) int jobsql_finish(struct bf_db *db, const char *worker, const struct bf_job *list,
+                                                      int *completed, int *retried, int *dead);
+
+/* Returns jobs (attempt refunded).  ids: a bigint[] literal. */
+__attribute__((warn_unused_result)) int jobsql_return(struct bf_db *db, const char *worker, const char *ids_literal);
+/* Returns every job this worker holds except those listed. */
+__attribute__((warn_unused_result)) int jobsql_return_except(struct bf_db *db, const char *worker,
+                                                             const char *keep_literal, int *returned);
+
+__attribute__((warn_unused_result)) int jobsql_register(struct bf_db *db, const char *worker, const char *host, int pid,
+                                                        const char *queues_literal, int timeout_s);
+/* *alive is false when the row was gone (this daemon was declared dead). */
+__attribute__((warn_unused_result)) int jobsql_heartbeat(struct bf_db *db, const char *worker, bool *alive);
+__attribute__((warn_unused_result)) int jobsql_recover_dead(struct bf_db *db, const char *worker, int *released);
+__attribute__((warn_unused_result)) int jobsql_unregister(struct bf_db *db, const char *worker);
+
+#endif /* BACKFILLD_JOBSQL_H */

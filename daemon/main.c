@@ -1,0 +1,272 @@
+/* main.c -- backfilld: parse flags, load config and plugins, migrate, run
+ * the event loop until a stop signal, exit with a documented code. */
+#include <errno.h>
+#include <event2/event.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backoff.h"
+#include "config.h"
+#include "db.h"
+#include "dispatch.h"
+#include "loader.h"
+#include "log.h"
+#include "migrate.h"
+#include "sdnotify.h"
+
+/* Exit codes (README "Exit codes"). */
+#define EXIT_OK 0
+#define EXIT_FAILURE_RUNTIME 1 /* a run failed (e.g. --once lost its database) */
+#define EXIT_USAGE 64          /* bad command line */
+#define EXIT_SCHEMA 65         /* schema too old (auto_migrate off) or too new */
+#define EXIT_DB_UNAVAILABLE 69 /* database unreachable (--migrate, --once) */
+#define EXIT_CONFIG 78         /* bad configuration or plugin */
+
+extern char **environ;
+
+enum run_mode { MODE_RUN, MODE_ONCE, MODE_MIGRATE, MODE_CHECK_CONFIG };
+
+static volatile sig_atomic_t early_stop;
+
+static void early_stop_handler(int sig)
+{
+	(void)sig;
+	early_stop = 1;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+	        "Usage: backfilld [OPTIONS]\n"
+	        "Runs background jobs stored in PostgreSQL through task plugins.\n\n"
+	        "  -c, --config PATH      ini file (default %s; a missing default file is fine)\n"
+	        "      --check-config     print the effective configuration and plugins, then exit\n"
+	        "      --migrate          apply pending schema migrations, then exit\n"
+	        "      --once             run every job that is due now, then exit\n"
+	        "      --queue NAME=N     run a pool of N workers for queue NAME (repeatable)\n"
+	        "  -V, --version          print the version and exit\n"
+	        "  -h, --help             print this help and exit\n\n"
+	        "Every configuration key also has a flag (flags beat environment beats file):\n",
+	        BACKFILLD_CONFIG_PATH);
+	for (size_t i = 0; i < config_nkeys; i++) {
+		const struct bf_config_key *k = &config_keys[i];
+		char flag[64];
+		snprintf(flag, sizeof(flag), "--%s VALUE", k->flag);
+		fprintf(out, "      %-26s [%s] %s, env %s: %s (default %s)\n", flag, k->section, k->name,
+		        k->env ? k->env : "-", k->help, k->def);
+	}
+	fprintf(out, "\nExit codes: 0 ok, 1 run failed, 64 usage, 65 schema version mismatch,\n"
+	             "69 database unavailable, 78 configuration or plugin error.\n");
+}
+
+/* Connects for migrations.  Retries (until a stop signal) unless fail_fast. */
+static int connect_startup(struct bf_db *db, bool fail_fast)
+{
+	for (int failures = 1;; failures++) {
+		if (db_connect(db, false) == 0)
+			return 0;
+		if (fail_fast || early_stop)
+			return -1;
+		int64_t ms = backoff_reconnect_ms(failures, 1.0);
+		log_warn("database: not reachable yet; retrying in %lld ms (Ctrl-C or SIGTERM to give up)",
+		         (long long)ms);
+		for (int64_t waited = 0; waited < ms && !early_stop; waited += 50) {
+			struct timespec ts = {0, 50 * 1000000L};
+			nanosleep(&ts, NULL);
+		}
+		if (early_stop)
+			return -1;
+	}
+}
+
+static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	log_info("received %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	sdnotify_send("STOPPING=1");
+	dispatch_shutdown(arg);
+}
+
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	(void)arg;
+	log_warn("SIGHUP: live reload is not supported in this version; restart backfilld to apply "
+	         "configuration changes (nothing was changed)");
+}
+
+int main(int argc, char **argv)
+{
+	enum run_mode mode = MODE_RUN;
+	struct bf_config_args args = {.environ = environ};
+	struct bf_config_override *overrides = calloc((size_t)argc + 1, sizeof(*overrides));
+	size_t noverrides = 0;
+	enum { OPT_CHECK = 1000, OPT_MIGRATE, OPT_ONCE, OPT_QUEUE, OPT_KEY };
+	struct option *opts = calloc(config_nkeys + 8, sizeof(*opts));
+	if (!overrides || !opts)
+		abort();
+	size_t no = 0;
+	opts[no++] = (struct option){"config", required_argument, NULL, 'c'};
+	opts[no++] = (struct option){"check-config", no_argument, NULL, OPT_CHECK};
+	opts[no++] = (struct option){"migrate", no_argument, NULL, OPT_MIGRATE};
+	opts[no++] = (struct option){"once", no_argument, NULL, OPT_ONCE};
+	opts[no++] = (struct option){"queue", required_argument, NULL, OPT_QUEUE};
+	opts[no++] = (struct option){"version", no_argument, NULL, 'V'};
+	opts[no++] = (struct option){"help", no_argument, NULL, 'h'};
+	for (size_t i = 0; i < config_nkeys; i++)
+		opts[no++] = (struct option){config_keys[i].flag, required_argument, NULL, OPT_KEY};
+
+	int c, idx;
+	while ((c = getopt_long(argc, argv, "c:Vh", opts, &idx)) != -1) {
+		switch (c) {
+		case 'c':
+			args.path = optarg;
+			args.path_required = true;
+			break;
+		case OPT_CHECK:
+			mode = MODE_CHECK_CONFIG;
+			break;
+		case OPT_MIGRATE:
+			mode = MODE_MIGRATE;
+			break;
+		case OPT_ONCE:
+			mode = MODE_ONCE;
+			break;
+		case OPT_QUEUE:
+			overrides[noverrides++] = (struct bf_config_override){"queue", optarg};
+			break;
+		case OPT_KEY:
+			overrides[noverrides++] = (struct bf_config_override){opts[idx].name, optarg};
+			break;
+		case 'V':
+			printf("backfilld %s (plugin ABI %u.%u, schema version %d)\n", BACKFILLD_VERSION,
+			       BF_PLUGIN_ABI_MAJOR, BF_PLUGIN_ABI_MINOR, migrate_latest());
+			return EXIT_OK;
+		case 'h':
+			usage(stdout);
+			return EXIT_OK;
+		default:
+			fprintf(stderr, "backfilld: try `backfilld --help`\n");
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "backfilld: unexpected argument \"%s\"; try `backfilld --help`\n", argv[optind]);
+		return EXIT_USAGE;
+	}
+	args.overrides = overrides;
+	args.noverrides = noverrides;
+
+	struct bf_config *cfg = NULL;
+	char *err = NULL;
+	if (config_load(&args, &cfg, &err) < 0) {
+		log_error("config: %s", err);
+		free(err);
+		return EXIT_CONFIG;
+	}
+	free(overrides);
+	free(opts);
+	log_set_level(cfg->log_level);
+
+	if (mode == MODE_CHECK_CONFIG) {
+		config_print(cfg, stdout);
+		struct bf_loader *loader = NULL;
+		if (loader_load(cfg, &loader) < 0) {
+			config_free(cfg);
+			return EXIT_CONFIG;
+		}
+		printf("\n# plugins and tasks\n");
+		loader_describe(loader, stdout);
+		loader_free(loader);
+		config_free(cfg);
+		return EXIT_OK;
+	}
+
+	signal(SIGPIPE, SIG_IGN);
+	struct sigaction sa = {.sa_handler = early_stop_handler};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+
+	int rc = EXIT_OK;
+	struct bf_loader *loader = NULL;
+	struct event_base *base = NULL;
+	struct bf_dispatch *d = NULL;
+	struct event *sig_term = NULL, *sig_int = NULL, *sig_hup = NULL;
+
+	if (mode != MODE_MIGRATE && loader_load(cfg, &loader) < 0) {
+		rc = EXIT_CONFIG;
+		goto out;
+	}
+
+	struct bf_db db;
+	db_init(&db, cfg->database_url, cfg->schema);
+	if (connect_startup(&db, mode != MODE_RUN) < 0) {
+		db_cleanup(&db);
+		rc = early_stop ? EXIT_OK : EXIT_DB_UNAVAILABLE;
+		goto out;
+	}
+	int mrc = migrate_run(&db, mode == MODE_MIGRATE || cfg->auto_migrate);
+	db_cleanup(&db);
+	if (mrc < 0) {
+		rc = mrc == MIGRATE_ERR_SCHEMA ? EXIT_SCHEMA : EXIT_DB_UNAVAILABLE;
+		goto out;
+	}
+	if (mode == MODE_MIGRATE || early_stop)
+		goto out;
+
+	base = event_base_new();
+	if (!base) {
+		log_error("cannot create the event loop");
+		rc = EXIT_FAILURE_RUNTIME;
+		goto out;
+	}
+	d = dispatch_new(base, cfg, loader, mode == MODE_ONCE);
+	if (!d) {
+		rc = EXIT_FAILURE_RUNTIME;
+		goto out;
+	}
+	sig_term = evsignal_new(base, SIGTERM, on_stop_signal, d);
+	sig_int = evsignal_new(base, SIGINT, on_stop_signal, d);
+	sig_hup = evsignal_new(base, SIGHUP, on_hup, d);
+	event_add(sig_term, NULL);
+	event_add(sig_int, NULL);
+	event_add(sig_hup, NULL);
+
+	if (dispatch_start(d) < 0) {
+		rc = mode == MODE_ONCE ? EXIT_DB_UNAVAILABLE : EXIT_FAILURE_RUNTIME;
+		goto out;
+	}
+	sdnotify_send("READY=1\nSTATUS=running");
+	log_info("ready: backfilld %s, pid %d", BACKFILLD_VERSION, (int)getpid());
+	if (early_stop)
+		dispatch_shutdown(d);
+	if (!dispatch_finished(d))
+		event_base_dispatch(base);
+	log_info("stopped");
+
+out:
+	if (d && !dispatch_idle(d)) {
+		/* handlers still run past the deadline: their jobs were returned;
+		 * leave without unloading the code they run. */
+		_exit(rc);
+	}
+	if (sig_term)
+		event_free(sig_term);
+	if (sig_int)
+		event_free(sig_int);
+	if (sig_hup)
+		event_free(sig_hup);
+	dispatch_free(d);
+	if (base)
+		event_base_free(base);
+	loader_free(loader);
+	config_free(cfg);
+	return rc;
+}

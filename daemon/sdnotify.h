@@ -1,0 +1,10 @@
+/* sdnotify.h -- systemd service notifications (READY=1, STOPPING=1, ...)
+ * over $NOTIFY_SOCKET; a no-op when not run by systemd. */
+#ifndef BACKFILLD_SDNOTIFY_H
+#define BACKFILLD_SDNOTIFY_H
+
+/* Sends one state string, e.g. "READY=1\nSTATUS=running".  Returns 0, or -1
+ * if NOTIFY_SOCKET is set but the message could not be sent. */
+int sdnotify_send(const char *state);
+
+#endif /* BACKFILLD_SDNOTIFY_H */
