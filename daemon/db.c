@@ -48,6 +48,15 @@ static void one_line(char *s)
 		s[--n] = '\0';
 }
 
+static void notice_to_log(void *arg, const char *message)
+{
+	(void)arg;
+	char *msg = xstrdup(message);
+	one_line(msg);
+	log_debug("database: %s", msg);
+	free(msg);
+}
+
 int db_connect(struct bf_db *db, bool listen)
 {
 	db_disconnect(db);
@@ -66,6 +75,7 @@ int db_connect(struct bf_db *db, bool listen)
 		return -1;
 	}
 	db->conn = c;
+	PQsetNoticeProcessor(c, notice_to_log, NULL);
 	if (listen) {
 		char sql[160];
 		snprintf(sql, sizeof(sql), "LISTEN \"%s\"", db->channel);
@@ -112,6 +122,8 @@ PGresult *db_exec(struct bf_db *db, const char *what, const char *sql, int npara
 {
 	if (!db->conn)
 		return NULL;
+	if (nparams == 0) /* simple protocol: allows several statements (migrations) */
+		return check_result(db, what, PQexec(db->conn, sql));
 	return check_result(db, what, PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0));
 }
 
@@ -146,6 +158,13 @@ int db_poll_notifies(struct bf_db *db)
 		db_disconnect(db);
 		return -1;
 	}
+	return db_take_notifies(db);
+}
+
+int db_take_notifies(struct bf_db *db)
+{
+	if (!db->conn)
+		return 0;
 	int n = 0;
 	PGnotify *note;
 	while ((note = PQnotifies(db->conn)) != NULL) {

@@ -41,6 +41,8 @@ __attribute__((warn_unused_result)) int db_prepare(struct bf_db *db, const char 
 /* Reads pending input and counts NOTIFYs on our channel.  Returns the
  * count, or -1 if the connection broke (it is then closed). */
 int db_poll_notifies(struct bf_db *db);
+/* Counts NOTIFYs libpq already read while running statements (no I/O). */
+int db_take_notifies(struct bf_db *db);
 
 /* A growing text buffer for SQL array literals. */
 struct bf_buf {

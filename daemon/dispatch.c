@@ -198,6 +198,12 @@ static int claim_for(struct bf_dispatch *d, struct bf_pool *p)
 	return 0;
 }
 
+static void wake_all_pools(struct bf_dispatch *d)
+{
+	for (size_t i = 0; i < d->npools; i++)
+		d->pools[i]->maybe_more = true;
+}
+
 static bool all_idle(const struct bf_dispatch *d)
 {
 	for (size_t i = 0; i < d->npools; i++)
@@ -253,6 +259,12 @@ static void tick(struct bf_dispatch *d)
 				progress |= p->in_flight > before && p->maybe_more;
 			}
 		}
+		/* NOTIFYs that arrived with a statement's reply: the socket will
+		 * not wake us for them */
+		if (db_take_notifies(&d->db) > 0) {
+			wake_all_pools(d);
+			event_active(d->retry_ev, EV_TIMEOUT, 0);
+		}
 		if (d->once && all_idle(d) && !d->finished) {
 			bool more = false;
 			for (size_t i = 0; i < d->npools; i++)
@@ -268,12 +280,6 @@ static void tick(struct bf_dispatch *d)
 	}
 out:
 	d->in_tick = false;
-}
-
-static void wake_all_pools(struct bf_dispatch *d)
-{
-	for (size_t i = 0; i < d->npools; i++)
-		d->pools[i]->maybe_more = true;
 }
 
 static void on_notify(evutil_socket_t fd, short what, void *arg)
