@@ -30,6 +30,16 @@
  *    runs that job's handler, and only until the handler returns;
  *  - config_* and register_task may be called only from init().
  *
+ * Lifetimes and ownership:
+ *  - the host table passed to init() stays valid until shutdown() returns;
+ *    plugins may keep the pointer;
+ *  - shutdown() is called only for plugins whose init() returned BF_OK; a
+ *    failing init() cleans up after itself;
+ *  - the payload is NUL-terminated JSON text (its length is given too);
+ *  - log() prefixes "plugin NAME: "; job_log() prefixes the job id, task,
+ *    queue and attempt: don't repeat them in the message;
+ *  - job_set_error() keeps the first 4000 bytes (invalid UTF-8 becomes '?').
+ *
  * Build a plugin with
  *   cc -shared -fPIC -fvisibility=hidden $(pkg-config --cflags backfill-plugin) \
  *      -Wl,-z,defs -o mytasks.so mytasks.c
