@@ -74,47 +74,47 @@ help:
 
 $(BUILD)/daemon/%.o: daemon/%.c
 	@mkdir -p $(dir $@)
-	$(call say,CC,$<)$(Q)$(CC) $(CPPFLAGS_ALL) $(DEPS_CFLAGS) $(CFLAGS_ALL) -c $< -o $@
+	$(call say,CC,$<)$(CC) $(CPPFLAGS_ALL) $(DEPS_CFLAGS) $(CFLAGS_ALL) -c $< -o $@
 
 $(BUILD)/sql_embedded.c: $(SQL_FILES) scripts/embed-sql
 	@mkdir -p $(dir $@)
-	$(call say,EMBED,$@)$(Q)scripts/embed-sql $(SQL_FILES) > $@
+	$(call say,EMBED,$@)scripts/embed-sql $(SQL_FILES) > $@
 
 $(BUILD)/sql_embedded.o: $(BUILD)/sql_embedded.c
-	$(call say,CC,$<)$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -c $< -o $@
+	$(call say,CC,$<)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -c $< -o $@
 
 $(BUILD)/libbackfilld.a: $(LIB_OBJS)
 	@rm -f $@
-	$(call say,AR,$@)$(Q)ar rcs $@ $^
+	$(call say,AR,$@)ar rcs $@ $^
 
 $(BUILD)/backfilld: $(BUILD)/daemon/main.o $(BUILD)/libbackfilld.a
-	$(call say,LINK,$@)$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(DEPS_LIBS) -ldl -lpthread -lm
+	$(call say,LINK,$@)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(DEPS_LIBS) -ldl -lpthread -lm
 
 # Plugin objects are built only against plugin-api/.
 $(BUILD)/plugins/%.pic.o: plugins/%.c
 	@mkdir -p $(dir $@)
-	$(call say,CC,$<)$(Q)$(CC) -D_GNU_SOURCE -Iplugin-api -Iplugins $(PLUGIN_CFLAGS) $(CFLAGS_ALL) -c $< -o $@
+	$(call say,CC,$<)$(CC) -D_GNU_SOURCE -Iplugin-api -Iplugins $(PLUGIN_CFLAGS) $(CFLAGS_ALL) -c $< -o $@
 
 define plugin_rule
 $(BUILD)/plugins/$(1).so: $(patsubst %.c,$(BUILD)/%.pic.o,$(wildcard plugins/$(1).c plugins/$(1)/*.c))
-	$$(call say,LINK,$$@)$$(Q)$$(CC) $$(LDFLAGS_ALL) $(PLUGIN_LDFLAGS) -o $$@ $$^
+	$$(call say,LINK,$$@)$$(CC) $$(LDFLAGS_ALL) $(PLUGIN_LDFLAGS) -o $$@ $$^
 endef
 $(foreach p,$(PLUGINS),$(eval $(call plugin_rule,$(p))))
 
 $(BUILD)/tests/plugins/%.so: tests/plugins/%.c
 	@mkdir -p $(dir $@)
-	$(call say,CC,$<)$(Q)$(CC) -D_GNU_SOURCE -Iplugin-api $(PLUGIN_CFLAGS) $(CFLAGS_ALL) $(PLUGIN_LDFLAGS) $(LDFLAGS_ALL) -o $@ $<
+	$(call say,CC,$<)$(CC) -D_GNU_SOURCE -Iplugin-api $(PLUGIN_CFLAGS) $(CFLAGS_ALL) $(PLUGIN_LDFLAGS) $(LDFLAGS_ALL) -o $@ $<
 
 # Unit tests: tests/check_X.c links the daemon library (and, for plugin
 # tests, the plugin's objects named in tests/check_X.objs if present).
 $(BUILD)/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
-	$(call say,CC,$<)$(Q)$(CC) $(CPPFLAGS_ALL) -Iplugins $(DEPS_CFLAGS) $(CHECK_CFLAGS) $(CFLAGS_ALL) -Wno-missing-prototypes -c $< -o $@
+	$(call say,CC,$<)$(CC) $(CPPFLAGS_ALL) -Iplugins $(DEPS_CFLAGS) $(CHECK_CFLAGS) $(CFLAGS_ALL) -Wno-missing-prototypes -c $< -o $@
 
 PLUGIN_PIC_OBJS = $(patsubst %.c,$(BUILD)/%.pic.o,$(filter-out %/plugin.c,$(wildcard plugins/*/*.c)))
 
 $(BUILD)/tests/check_%: $(BUILD)/tests/check_%.o $(BUILD)/libbackfilld.a $(PLUGIN_PIC_OBJS)
-	$(call say,LINK,$@)$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $< $(PLUGIN_PIC_OBJS) $(BUILD)/libbackfilld.a $(CHECK_LIBS) $(DEPS_LIBS) -ldl -lpthread -lm
+	$(call say,LINK,$@)$(CC) $(LDFLAGS_ALL) -o $@ $< $(PLUGIN_PIC_OBJS) $(BUILD)/libbackfilld.a $(CHECK_LIBS) $(DEPS_LIBS) -ldl -lpthread -lm
 
 unit: $(UNIT_BINS) all
 	@tests/run-unit $(UNIT_BINS)
