@@ -117,17 +117,17 @@ $(BUILD)/tests/check_%: $(BUILD)/tests/check_%.o $(BUILD)/libbackfilld.a $(PLUGI
 	$(call say,LINK,$@)$(CC) $(LDFLAGS_ALL) -o $@ $< $(PLUGIN_PIC_OBJS) $(BUILD)/libbackfilld.a $(CHECK_LIBS) $(DEPS_LIBS) -ldl -lpthread -lm
 
 unit: $(UNIT_BINS) all
-	@tests/run-unit $(UNIT_BINS)
+	@BF_BUILD=$(abspath $(BUILD)) tests/run-unit $(UNIT_BINS)
 
 integration: all
-	@tests/run-integration
+	@BUILD=$(BUILD) tests/run-integration
 
 # The whole suite, as CI runs it: installs what is missing, then unit and
 # integration tests against a private PostgreSQL that the run starts.
 check:
 	@scripts/install-deps
 	@$(MAKE) --no-print-directory all $(UNIT_BINS)
-	@tests/run-all $(UNIT_BINS)
+	@BUILD=$(BUILD) tests/run-all $(UNIT_BINS)
 
 demo:
 	@scripts/install-deps
