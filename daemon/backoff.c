@@ -19,7 +19,7 @@ int64_t backoff_reconnect_ms(int failures, double random01)
 	double ms = 100.0 * pow(2.0, (double)(failures > 20 ? 20 : failures - 1));
 	if (ms > 10000.0)
 		ms = 10000.0;
-	if (random01 < 0.0)
+	if (!(random01 >= 0.0)) /* also NaN */
 		random01 = 0.0;
 	if (random01 > 1.0)
 		random01 = 1.0;

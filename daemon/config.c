@@ -54,6 +54,9 @@ static const struct {
 struct load_state {
 	struct bf_config *cfg;
 	const char *path;
+	FILE *file;
+	int lineno;   /* line the parser is on (counted by read_line) */
+	int err_line; /* line of err */
 	char *err;
 	struct bf_plugin_section *section; /* current plugin section */
 	char section_name[128];
@@ -337,9 +340,10 @@ static int on_ini_entry(void *user, const char *section, const char *name, const
 {
 	struct load_state *st = user;
 	char source[400];
-	snprintf(source, sizeof(source), "%s", st->path);
+	snprintf(source, sizeof(source), "%s:%d", st->path, st->lineno);
 	if (st->err)
 		return 0;
+	st->err_line = st->lineno;
 	if (!name) /* new section (INI_CALL_HANDLER_ON_NEW_SECTION builds only) */
 		return 1;
 	if (strncmp(section, "queue.", 6) == 0) {
@@ -375,6 +379,29 @@ static int on_ini_entry(void *user, const char *section, const char *name, const
 	return 1;
 }
 
+/* inih reader: one line per call, counted; lines that do not fit inih's
+ * buffer (INI_MAX_LINE) are refused rather than split in two. */
+static char *read_line(char *str, int num, void *stream)
+{
+	struct load_state *st = stream;
+	if (st->err || !fgets(str, num, st->file))
+		return NULL;
+	st->lineno++;
+	size_t n = strlen(str);
+	if (n == (size_t)num - 1 && str[n - 1] != '\n' && !feof(st->file)) {
+		int c;
+		size_t total = n;
+		while ((c = fgetc(st->file)) != EOF && c != '\n')
+			total++;
+		st->err_line = st->lineno;
+		st->err = xasprintf("line is %zu bytes long; lines are limited to %d bytes (put a long "
+		                    "connection string in DATABASE_URL, a long command in a wrapper script)",
+		                    total, num - 2);
+		return NULL;
+	}
+	return str;
+}
+
 static int load_file(struct bf_config *cfg, const struct bf_config_args *args, char **err)
 {
 	const char *path = args->path ? args->path : BACKFILLD_CONFIG_PATH;
@@ -386,27 +413,27 @@ static int load_file(struct bf_config *cfg, const struct bf_config_args *args, c
 		return -1;
 	}
 	cfg->config_path = xstrdup(path);
-	struct load_state st = {.cfg = cfg, .path = path};
-	int line = ini_parse_file(f, on_ini_entry, &st);
+	struct load_state st = {.cfg = cfg, .path = path, .file = f};
+	int line = ini_parse_stream(read_line, &st, on_ini_entry, &st);
 	fclose(f);
-	if (line == 0)
+	if (line == 0 && !st.err)
 		return 0;
-	if (line < 0) {
-		free(st.err);
+	if (line < 0 && !st.err) {
 		*err = xasprintf("cannot parse config file %s", path);
 		return -1;
 	}
-	if (st.err) {
-		/* messages from set_key start with the source, here the path */
+	if (st.err && (line <= 0 || st.err_line <= line)) {
+		/* messages from set_key start with the source, here PATH:LINE */
 		const char *msg = st.err;
-		size_t pl = strlen(path);
-		if (strncmp(msg, path, pl) == 0 && msg[pl] == ':' && msg[pl + 1] == ' ')
-			msg += pl + 2;
-		*err = xasprintf("%s:%d: %s", path, line, msg);
-		free(st.err);
+		char prefix[420];
+		int pl = snprintf(prefix, sizeof(prefix), "%s:%d: ", path, st.err_line);
+		if (pl > 0 && strncmp(msg, prefix, (size_t)pl) == 0)
+			msg += pl;
+		*err = xasprintf("%s:%d: %s", path, st.err_line, msg);
 	} else {
 		*err = xasprintf("%s:%d: syntax error (expected \"[section]\" or \"key = value\")", path, line);
 	}
+	free(st.err);
 	return -1;
 }
 
@@ -581,14 +608,23 @@ char *config_mask_conninfo(const char *conninfo)
 			}
 		}
 	}
-	/* query parameter or key=value form: password=... */
-	for (char *p = out; (p = strstr(p, "password=")) != NULL;) {
-		bool at_boundary = p == out || p[-1] == ' ' || p[-1] == '?' || p[-1] == '&';
-		char *v = p + strlen("password=");
-		if (!at_boundary) {
-			p = v;
+	/* key=value form or URL query: (ssl)password [blanks] = [blanks] VALUE */
+	for (char *p = out; (p = strstr(p, "password")) != NULL;) {
+		char *key = p;
+		if (key - out >= 3 && strncmp(key - 3, "ssl", 3) == 0)
+			key -= 3;
+		bool at_boundary = key == out || isspace((unsigned char)key[-1]) || key[-1] == '?' ||
+		                   key[-1] == '&';
+		char *v = p + strlen("password");
+		while (*v == ' ' || *v == '\t')
+			v++;
+		if (!at_boundary || *v != '=') {
+			p += strlen("password");
 			continue;
 		}
+		v++;
+		while (*v == ' ' || *v == '\t')
+			v++;
 		char *end = v;
 		if (*end == '\'') {
 			end++;
@@ -597,7 +633,7 @@ char *config_mask_conninfo(const char *conninfo)
 			if (*end)
 				end++;
 		} else {
-			while (*end && *end != ' ' && *end != '&')
+			while (*end && !isspace((unsigned char)*end) && *end != '&')
 				end++;
 		}
 		char *masked = xasprintf("%.*s***%s", (int)(v - out), out, end);

@@ -17,7 +17,8 @@ enum bf_config_type {
 	CONFIG_TYPE_INT,       /* integer within [min, max] */
 	CONFIG_TYPE_BOOL,      /* true/false, yes/no, on/off, 1/0 */
 	CONFIG_TYPE_LOG_LEVEL, /* error, warn, info, debug */
-	CONFIG_TYPE_SCHEMA,    /* SQL identifier [a-z_][a-z0-9_]*, at most 63 */
+	CONFIG_TYPE_SCHEMA,    /* SQL identifier [a-z_][a-z0-9_]*, at most 58 (the NOTIFY
+	                          channel "<schema>.jobs" must fit 63 bytes) */
 	CONFIG_TYPE_CONNINFO,  /* libpq URL or key=value string; masked in output */
 };
 
@@ -67,7 +68,7 @@ struct bf_config {
 	size_t nsections;
 
 	char *config_path;   /* file read, or NULL */
-	char **sources;      /* per key: "default", "FILE:LINE", "env VAR", "flag --x" */
+	char **sources;      /* per key: "default", "FILE:LINE", "environment VAR", "flag --x" */
 };
 
 /* A value given on the command line. */

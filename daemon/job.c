@@ -53,14 +53,18 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
 
 void job_set_error(struct bf_job *job, const char *msg)
 {
-	free(job->error);
+	char *old = job->error; /* freed last: msg may point into it */
 	job->error = NULL;
-	if (!msg)
+	if (!msg) {
+		free(old);
 		return;
+	}
 	size_t n = strnlen(msg, JOB_ERROR_MAX);
 	char *out = malloc(n + 1);
-	if (!out)
+	if (!out) {
+		free(old);
 		return;
+	}
 	const unsigned char *s = (const unsigned char *)msg;
 	size_t o = 0;
 	for (size_t i = 0; i < n;) {
@@ -76,4 +80,5 @@ void job_set_error(struct bf_job *job, const char *msg)
 	}
 	out[o] = '\0';
 	job->error = out;
+	free(old);
 }

@@ -270,7 +270,7 @@ void loader_run_job(struct bf_job *job)
 			job_set_error(job, "handler reported a permanent failure without an error message");
 		break;
 	default: {
-		char msg[160];
+		char msg[4200];
 		snprintf(msg, sizeof(msg),
 		         "handler of plugin %s returned unknown status %d (treated as permanent failure)%s%s",
 		         t->plugin->name, (int)status, job->error ? ": " : "", job->error ? job->error : "");
