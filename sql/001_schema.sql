@@ -26,6 +26,7 @@ CREATE TABLE jobs (
     last_error    text,
     locked_at     timestamptz,                        -- set while running
     locked_by     text,                               -- worker id of the daemon
+    dlq_id        bigint,                             -- requeued from this dlq row
     created_at    timestamptz NOT NULL DEFAULT now(),
     updated_at    timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT jobs_task_must_be_1_to_128_chars
@@ -52,6 +53,10 @@ CREATE INDEX jobs_claimable ON jobs (queue, priority, run_at, id)
 -- Running rows, by owner (shutdown return, crash recovery).
 CREATE INDEX jobs_locked ON jobs (locked_by, locked_at)
     WHERE locked_at IS NOT NULL;
+
+-- Exhausted rows that are not running (the DLQ processor's sweep).
+CREATE INDEX jobs_exhausted ON jobs (updated_at)
+    WHERE attempts >= max_attempts AND locked_at IS NULL;
 
 -- Jobs waiting behind a serial key.
 CREATE INDEX jobs_serial_key ON jobs (serial_key)

@@ -92,11 +92,15 @@ DECLARE
     n_retry integer := 0;
     n_dead integer := 0;
 BEGIN
+    -- a job requeued from the dlq that now succeeds clears its dlq row
     WITH done AS (
         DELETE FROM jobs j
         USING unnest(p_ids, p_outcomes) AS r(id, outcome)
         WHERE j.id = r.id AND r.outcome = 0 AND j.locked_by = p_worker
-        RETURNING j.id)
+        RETURNING j.id, j.dlq_id),
+    cleared AS (
+        DELETE FROM dlq d USING done
+        WHERE done.dlq_id IS NOT NULL AND d.id = done.dlq_id)
     SELECT count(*) INTO n_ok FROM done;
 
     IF EXISTS (SELECT 1 FROM unnest(p_outcomes) o WHERE o <> 0) THEN
