@@ -40,6 +40,18 @@ const struct bf_config_key config_keys[] = {
     {"daemon", "heartbeat_timeout", CONFIG_TYPE_INT, OFF(heartbeat_timeout_s), 2, 86400, "30",
      "BACKFILL_HEARTBEAT_TIMEOUT", "heartbeat-timeout", false,
      "seconds without a heartbeat after which a daemon's jobs are released"},
+    {"daemon", "dlq_processor_interval", CONFIG_TYPE_INT, OFF(dlq_processor_interval_s), 0, 86400,
+     "60", "BACKFILL_DLQ_PROCESSOR_INTERVAL", "dlq-processor-interval", true,
+     "seconds between sweeps of exhausted jobs into the dead-letter queue (0 disables)"},
+    {"daemon", "stale_lock_cleanup_interval", CONFIG_TYPE_INT, OFF(stale_lock_cleanup_interval_s), 0,
+     86400, "60", "BACKFILL_STALE_LOCK_CLEANUP_INTERVAL", "stale-lock-cleanup-interval", true,
+     "seconds between releases of locks whose owner is unknown (0 disables)"},
+    {"daemon", "stale_queue_lock_timeout", CONFIG_TYPE_INT, OFF(stale_queue_lock_timeout_s), 1,
+     604800, "300", "BACKFILL_STALE_QUEUE_LOCK_TIMEOUT", "stale-queue-lock-timeout", true,
+     "seconds after which an unknown owner's serial-key lock is released"},
+    {"daemon", "stale_job_lock_timeout", CONFIG_TYPE_INT, OFF(stale_job_lock_timeout_s), 1, 604800,
+     "1800", "BACKFILL_STALE_JOB_LOCK_TIMEOUT", "stale-job-lock-timeout", true,
+     "seconds after which an unknown owner's job lock is released (attempt refunded)"},
 };
 const size_t config_nkeys = sizeof(config_keys) / sizeof(config_keys[0]);
 

@@ -61,6 +61,10 @@ struct bf_config {
 	int shutdown_timeout_s;
 	int heartbeat_interval_s;
 	int heartbeat_timeout_s;
+	int dlq_processor_interval_s;     /* 0: off */
+	int stale_lock_cleanup_interval_s; /* 0: off */
+	int stale_queue_lock_timeout_s;
+	int stale_job_lock_timeout_s;
 
 	struct bf_queue_config *queues;
 	size_t nqueues;

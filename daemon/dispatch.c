@@ -15,6 +15,7 @@
 #include "config.h"
 #include "db.h"
 #include "executor.h"
+#include "janitor.h"
 #include "job.h"
 #include "jobsql.h"
 #include "loader.h"
@@ -44,6 +45,7 @@ struct bf_dispatch {
 	struct bf_pool **pools;
 	size_t npools;
 	struct bf_result_sink *sink;
+	struct bf_janitor *janitor; /* NULL with --once */
 
 	/* ids of jobs handed to threads whose results are not back yet */
 	int64_t *running;
@@ -121,6 +123,8 @@ static void take_results(struct bf_dispatch *d)
 		list = j->next;
 		j->next = NULL;
 		pool_job_done(j->pool);
+		/* the freed slot (or serial key) may let a due job run */
+		j->pool->maybe_more = true;
 		running_remove(d, j->id);
 		double ms = (double)(j->finished_us - j->started_us) / 1000.0;
 		if (j->outcome == JOB_OUTCOME_DONE)
@@ -129,7 +133,7 @@ static void take_results(struct bf_dispatch *d)
 			log_job(j->outcome == JOB_OUTCOME_RETRY && j->attempts < j->max_attempts
 			            ? LOG_LEVEL_INFO
 			            : LOG_LEVEL_WARN,
-			        j, "%s after %.1f ms: %s",
+			        j, "%s (ran %.1f ms): %s",
 			        j->outcome == JOB_OUTCOME_FAIL           ? "failed permanently"
 			        : j->attempts >= j->max_attempts ? "failed on its last attempt"
 			                                         : "failed, will retry",
@@ -181,7 +185,9 @@ static int claim_for(struct bf_dispatch *d, struct bf_pool *p)
 	int n = jobsql_claim(&d->db, d->worker_id, p->name, d->tasks_literal, free_slots, &jobs);
 	if (n < 0)
 		return -1;
-	p->maybe_more = n == free_slots;
+	/* keep claiming until a claim comes back empty: a claim can return
+	 * fewer jobs than asked although more are due (one per serial key) */
+	p->maybe_more = n > 0;
 	while (jobs) {
 		struct bf_job *j = jobs;
 		jobs = j->next;
@@ -460,6 +466,7 @@ void dispatch_shutdown(struct bf_dispatch *d)
 	}
 	d->state = DISPATCH_DRAINING;
 	atomic_store(&d->stop_level, BF_STOP_DRAIN);
+	janitor_stop(d->janitor);
 	if (d->poll_ev)
 		evtimer_del(d->poll_ev);
 	log_info("shutting down: no new jobs; waiting up to %d s for %zu running job(s)",
@@ -531,6 +538,8 @@ struct bf_dispatch *dispatch_new(struct event_base *base, const struct bf_config
 	d->deadline_ev = evtimer_new(base, on_deadline, d);
 	d->retry_ev = evtimer_new(base, on_retry, d);
 	event_add(d->sink_ev, NULL);
+	if (!once)
+		d->janitor = janitor_new(base, cfg, &d->db);
 	return d;
 fail:
 	free(b.data);
@@ -552,6 +561,7 @@ int dispatch_start(struct bf_dispatch *d)
 		event_add(d->heartbeat_ev, &hb);
 		/* recover dead workers' jobs at start, before the first claim */
 		on_heartbeat(-1, 0, d);
+		janitor_start(d->janitor);
 	}
 	struct bf_buf q = {0};
 	for (size_t i = 0; i < d->npools; i++)
@@ -579,6 +589,7 @@ void dispatch_free(struct bf_dispatch *d)
 	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
 		if (evs[i])
 			event_free(evs[i]);
+	janitor_free(d->janitor);
 	if (idle) {
 		for (size_t i = d->npools; i-- > 0;)
 			pool_free(d->pools[i]);

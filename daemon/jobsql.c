@@ -34,6 +34,11 @@ static const struct stmt statements[] = {
     {"bf_heartbeat", "SELECT @.worker_heartbeat($1)", 1},
     {"bf_recover", "SELECT @.recover_dead_workers($1)", 1},
     {"bf_unregister", "SELECT @.worker_unregister($1)", 1},
+    {"bf_dlq_sweep", "SELECT @.dlq_sweep($1::int)", 1},
+    {"bf_release_stale",
+     "SELECT serial_locks_released, jobs_released FROM @.release_stale_locks("
+     "make_interval(secs => $1::int), make_interval(secs => $2::int))",
+     2},
 };
 
 int jobsql_prepare(struct bf_db *db)
@@ -202,4 +207,31 @@ int jobsql_unregister(struct bf_db *db, const char *worker)
 {
 	const char *params[] = {worker};
 	return exec_scalar(db, "unregister worker", "bf_unregister", 1, params, NULL, 0);
+}
+
+int jobsql_dlq_sweep(struct bf_db *db, int max_jobs, int *moved)
+{
+	char n[16], v[32];
+	snprintf(n, sizeof(n), "%d", max_jobs);
+	const char *params[] = {n};
+	if (exec_scalar(db, "DLQ sweep", "bf_dlq_sweep", 1, params, v, sizeof(v)) < 0)
+		return -1;
+	*moved = atoi(v);
+	return 0;
+}
+
+int jobsql_release_stale_locks(struct bf_db *db, int queue_timeout_s, int job_timeout_s,
+                               int *serial_released, int *jobs_released)
+{
+	char q[16], j[16];
+	snprintf(q, sizeof(q), "%d", queue_timeout_s);
+	snprintf(j, sizeof(j), "%d", job_timeout_s);
+	const char *params[] = {q, j};
+	PGresult *r = db_exec_prepared(db, "stale-lock cleanup", "bf_release_stale", 2, params);
+	if (!r)
+		return -1;
+	*serial_released = PQntuples(r) ? atoi(PQgetvalue(r, 0, 0)) : 0;
+	*jobs_released = PQntuples(r) ? atoi(PQgetvalue(r, 0, 1)) : 0;
+	PQclear(r);
+	return 0;
 }

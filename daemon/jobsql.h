@@ -40,4 +40,11 @@ __attribute__((warn_unused_result)) int jobsql_heartbeat(struct bf_db *db, const
 __attribute__((warn_unused_result)) int jobsql_recover_dead(struct bf_db *db, const char *worker, int *released);
 __attribute__((warn_unused_result)) int jobsql_unregister(struct bf_db *db, const char *worker);
 
+/* Moves up to max_jobs exhausted, unlocked jobs to the dlq. */
+__attribute__((warn_unused_result)) int jobsql_dlq_sweep(struct bf_db *db, int max_jobs, int *moved);
+/* Releases serial-key and job locks of workers that are not registered. */
+__attribute__((warn_unused_result)) int jobsql_release_stale_locks(struct bf_db *db, int queue_timeout_s,
+                                                                   int job_timeout_s, int *serial_released,
+                                                                   int *jobs_released);
+
 #endif /* BACKFILLD_JOBSQL_H */

@@ -14,15 +14,85 @@
 -- dlq_put: dead-letter rows that the caller has just deleted from jobs in the
 -- same transaction.  p_reasons[i] and p_errors[i] belong to p_jobs[i] (all
 -- 1-based); a NULL reason becomes 'failed permanently', a NULL error keeps the
--- job's own last_error.  A job_key already in the dlq updates that row
--- (failure_count + 1, failed_at = now(), job fields overwritten) instead of
--- adding one.  Should one call carry several jobs with the same key, they
--- collapse into one dlq row (the last one's fields) and failure_count grows by
--- their number.  NULL elements are skipped.  Returns the number of jobs put.
+-- job's own last_error.  NULL elements are skipped.  Returns the number of
+-- jobs put.  Each job lands in exactly one dlq row:
+--   1. a job requeued from the dlq (jobs.dlq_id) whose dlq row still exists
+--      updates THAT row, keyed or not, so a requeued key-less job that dies
+--      again does not add a duplicate;
+--   2. otherwise a job_key already in the dlq updates that row;
+--   3. otherwise a new row is added.
+-- An update sets failure_count + 1, failed_at = now(), original_job_id = the
+-- job's id and overwrites the job fields, failure_reason and last_error.  In
+-- case 1 the row keeps its own job_key: it is the row's identity (the unique
+-- dlq_job_key, never made to collide here), and short of a hand-edited
+-- job_key the job differs from it only by having lost the key to a newer job
+-- (remove_job, add_job while it ran), whose own death then joins this row
+-- through case 2.  Several jobs of
+-- one call bound for the same row collapse into it: failure_count grows by
+-- their number and the last one's fields win (case-1 rows are written before
+-- case-2 rows).
 CREATE FUNCTION dlq_put(p_jobs jobs[], p_reasons text[], p_errors text[])
 RETURNS integer
-LANGUAGE sql VOLATILE SET search_path FROM CURRENT AS $$
-    WITH src AS MATERIALIZED (
+LANGUAGE plpgsql VOLATILE SET search_path FROM CURRENT AS $$
+DECLARE
+    v_from_dlq bigint[];   -- dlq rows updated through jobs.dlq_id
+    v_n        integer;
+BEGIN
+    v_n := (SELECT count(*) FROM unnest(p_jobs) j WHERE j.task IS NOT NULL);
+    IF v_n = 0 THEN
+        RETURN 0;
+    END IF;
+
+    -- 1. Rows the jobs were requeued from.  Locked in id order first, so two
+    -- transactions putting jobs of the same rows cannot deadlock; a row
+    -- deleted meanwhile (its requeued twin succeeded, an operator deleted it)
+    -- is simply not found, and its jobs go on to 2 and 3.
+    PERFORM 1 FROM dlq d
+    WHERE d.id IN (SELECT j.dlq_id FROM unnest(p_jobs) j
+                   WHERE j.task IS NOT NULL AND j.dlq_id IS NOT NULL)
+    ORDER BY d.id
+    FOR UPDATE;
+
+    WITH src AS (
+        SELECT j.id, j.task, j.payload, j.queue, j.priority, j.serial_key,
+               j.max_attempts, j.attempts, j.created_at, j.run_at, j.dlq_id,
+               coalesce(p_reasons[j.ordinality], 'failed permanently') AS reason,
+               coalesce(p_errors[j.ordinality], j.last_error) AS err,
+               j.ordinality AS n
+        FROM unnest(p_jobs) WITH ORDINALITY AS j
+        WHERE j.task IS NOT NULL AND j.dlq_id IS NOT NULL
+    ),
+    ranked AS (
+        SELECT s.*,
+               count(*) OVER w AS same_row,
+               row_number() OVER (w ORDER BY s.n DESC) AS newest_first
+        FROM src s
+        WINDOW w AS (PARTITION BY s.dlq_id)
+    ),
+    upd AS (
+        UPDATE dlq d
+        SET failure_count       = d.failure_count + r.same_row,
+            failed_at           = now(),
+            original_job_id     = r.id,
+            task                = r.task,
+            payload             = r.payload,
+            queue               = r.queue,
+            priority            = r.priority,
+            serial_key          = r.serial_key,
+            max_attempts        = r.max_attempts,
+            attempts            = r.attempts,
+            failure_reason      = r.reason,
+            last_error          = r.err,
+            original_created_at = r.created_at,
+            original_run_at     = r.run_at
+        FROM ranked r
+        WHERE r.newest_first = 1 AND d.id = r.dlq_id
+        RETURNING d.id)
+    SELECT coalesce(array_agg(upd.id), '{}') INTO v_from_dlq FROM upd;
+
+    -- 2 and 3: the job_key upsert, for the jobs not placed by 1.  Keyless
+    -- rows each form their own partition.
+    WITH src AS (
         SELECT j.id, j.task, j.payload, j.queue, j.priority, j.job_key,
                j.serial_key, j.max_attempts, j.attempts, j.created_at,
                j.run_at,
@@ -31,46 +101,45 @@ LANGUAGE sql VOLATILE SET search_path FROM CURRENT AS $$
                j.ordinality AS n
         FROM unnest(p_jobs) WITH ORDINALITY AS j
         WHERE j.task IS NOT NULL
+          AND (j.dlq_id IS NULL OR NOT (j.dlq_id = ANY (v_from_dlq)))
     ),
     ranked AS (
         SELECT s.*,
                count(*) OVER k AS same_key,
                row_number() OVER (k ORDER BY s.n DESC) AS newest_first
         FROM src s
-        -- keyless rows each form their own partition
         WINDOW k AS (PARTITION BY s.job_key,
                                   CASE WHEN s.job_key IS NULL THEN s.n END)
-    ),
-    put AS (
-        INSERT INTO dlq AS d (original_job_id, task, payload, queue, priority,
-                              job_key, serial_key, max_attempts, attempts,
-                              failure_reason, failure_count, last_error,
-                              original_created_at, original_run_at)
-        SELECT r.id, r.task, r.payload, r.queue, r.priority,
-               r.job_key, r.serial_key, r.max_attempts, r.attempts,
-               r.reason, r.same_key, r.err,
-               r.created_at, r.run_at
-        FROM ranked r
-        WHERE r.newest_first = 1
-        ORDER BY r.n
-        ON CONFLICT (job_key) WHERE job_key IS NOT NULL DO UPDATE
-        SET failure_count       = d.failure_count + EXCLUDED.failure_count,
-            failed_at           = now(),
-            original_job_id     = EXCLUDED.original_job_id,
-            task                = EXCLUDED.task,
-            payload             = EXCLUDED.payload,
-            queue               = EXCLUDED.queue,
-            priority            = EXCLUDED.priority,
-            serial_key          = EXCLUDED.serial_key,
-            max_attempts        = EXCLUDED.max_attempts,
-            attempts            = EXCLUDED.attempts,
-            failure_reason      = EXCLUDED.failure_reason,
-            last_error          = EXCLUDED.last_error,
-            original_created_at = EXCLUDED.original_created_at,
-            original_run_at     = EXCLUDED.original_run_at
-        RETURNING 1
     )
-    SELECT count(*)::integer FROM src;
+    INSERT INTO dlq AS d (original_job_id, task, payload, queue, priority,
+                          job_key, serial_key, max_attempts, attempts,
+                          failure_reason, failure_count, last_error,
+                          original_created_at, original_run_at)
+    SELECT r.id, r.task, r.payload, r.queue, r.priority,
+           r.job_key, r.serial_key, r.max_attempts, r.attempts,
+           r.reason, r.same_key, r.err,
+           r.created_at, r.run_at
+    FROM ranked r
+    WHERE r.newest_first = 1
+    ORDER BY r.n
+    ON CONFLICT (job_key) WHERE job_key IS NOT NULL DO UPDATE
+    SET failure_count       = d.failure_count + EXCLUDED.failure_count,
+        failed_at           = now(),
+        original_job_id     = EXCLUDED.original_job_id,
+        task                = EXCLUDED.task,
+        payload             = EXCLUDED.payload,
+        queue               = EXCLUDED.queue,
+        priority            = EXCLUDED.priority,
+        serial_key          = EXCLUDED.serial_key,
+        max_attempts        = EXCLUDED.max_attempts,
+        attempts            = EXCLUDED.attempts,
+        failure_reason      = EXCLUDED.failure_reason,
+        last_error          = EXCLUDED.last_error,
+        original_created_at = EXCLUDED.original_created_at,
+        original_run_at     = EXCLUDED.original_run_at;
+
+    RETURN v_n;
+END
 $$;
 
 -- ---------------------------------------------------------------------------

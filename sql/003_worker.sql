@@ -131,8 +131,12 @@ BEGIN
         FROM moved m;
     END IF;
 
+    -- a freed serial key may let another daemon's waiting job run
     DELETE FROM serial_locks
     WHERE job_id = ANY (p_ids) AND locked_by = p_worker;
+    IF FOUND THEN
+        PERFORM pg_notify(current_schema() || '.jobs', '');
+    END IF;
 
     RETURN QUERY SELECT n_ok, n_retry, n_dead;
 END

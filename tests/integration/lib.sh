@@ -65,7 +65,8 @@ bf_start() {
 
 bf_pid() { eval "echo \$BF_PID_$1"; }
 
-# Stop a daemon with SIGTERM and wait; prints its exit status.
+# Stop a daemon with SIGTERM and wait; prints its exit status.  Call it
+# directly (bf_stop a >"$T/rc"), not in $(...): wait needs this shell.
 bf_stop() {
 	local pid; pid=$(bf_pid "$1")
 	kill -TERM "$pid" 2>/dev/null || true
