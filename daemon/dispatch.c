@@ -370,7 +370,7 @@ static void on_reconnect(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	d->reconnect_failures++;
-	int64_t ms = backoff_reconnect_ms(d->reconnect_failures, (double)rand() / RAND_MAX);
+	int64_t ms = backoff_reconnect_ms(d->reconnect_failures + 1, (double)rand() / RAND_MAX);
 	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
 	evtimer_add(d->reconnect_ev, &tv);
 }
@@ -386,8 +386,7 @@ static void connection_lost(struct bf_dispatch *d)
 	db_disconnect(&d->db);
 	log_warn("database: connection lost; %zu job(s) running, %s result(s) waiting; reconnecting",
 	         d->nrunning, d->finished ? "some" : "no");
-	d->reconnect_failures = d->reconnect_failures ? d->reconnect_failures : 1;
-	int64_t ms = backoff_reconnect_ms(d->reconnect_failures, (double)rand() / RAND_MAX);
+	int64_t ms = backoff_reconnect_ms(d->reconnect_failures + 1, (double)rand() / RAND_MAX);
 	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
 	evtimer_add(d->reconnect_ev, &tv);
 }
