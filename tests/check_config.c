@@ -254,6 +254,10 @@ static const char precedence_ini[] = "; comment\n"
                                      "shutdown_timeout = 40\n"
                                      "heartbeat_interval = 6\n"
                                      "heartbeat_timeout = 60\n"
+                                     "dlq_processor_interval = 0\n"
+                                     "stale_lock_cleanup_interval = 120\n"
+                                     "stale_queue_lock_timeout = 600\n"
+                                     "stale_job_lock_timeout = 3600\n"
                                      "\n"
                                      "[queue.fast]\n"
                                      "concurrency = 3\n"
@@ -274,6 +278,10 @@ START_TEST(ini_overrides_defaults)
 	ck_assert_int_eq(cfg->shutdown_timeout_s, 40);
 	ck_assert_int_eq(cfg->heartbeat_interval_s, 6);
 	ck_assert_int_eq(cfg->heartbeat_timeout_s, 60);
+	ck_assert_int_eq(cfg->dlq_processor_interval_s, 0);
+	ck_assert_int_eq(cfg->stale_lock_cleanup_interval_s, 120);
+	ck_assert_int_eq(cfg->stale_queue_lock_timeout_s, 600);
+	ck_assert_int_eq(cfg->stale_job_lock_timeout_s, 3600);
 	for (size_t i = 0; i < config_nkeys; i++)
 		ck_assert_msg(strstr(cfg->sources[i], path) == cfg->sources[i],
 		              "source of %s is [%s], expected the file", config_keys[i].name,
