@@ -147,17 +147,25 @@ int main(int argc, char **argv)
 		case 'V':
 			printf("backfilld %s (plugin ABI %u.%u, schema version %d)\n", BACKFILLD_VERSION,
 			       BF_PLUGIN_ABI_MAJOR, BF_PLUGIN_ABI_MINOR, migrate_latest());
+			free(overrides);
+			free(opts);
 			return EXIT_OK;
 		case 'h':
 			usage(stdout);
+			free(overrides);
+			free(opts);
 			return EXIT_OK;
 		default:
 			fprintf(stderr, "backfilld: try `backfilld --help`\n");
+			free(overrides);
+			free(opts);
 			return EXIT_USAGE;
 		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "backfilld: unexpected argument \"%s\"; try `backfilld --help`\n", argv[optind]);
+		free(overrides);
+		free(opts);
 		return EXIT_USAGE;
 	}
 	args.overrides = overrides;
@@ -165,13 +173,14 @@ int main(int argc, char **argv)
 
 	struct bf_config *cfg = NULL;
 	char *err = NULL;
-	if (config_load(&args, &cfg, &err) < 0) {
+	int lrc = config_load(&args, &cfg, &err);
+	free(overrides); /* the flag values are argv's; the config copied them */
+	free(opts);
+	if (lrc < 0) {
 		log_error("config: %s", err);
 		free(err);
 		return EXIT_CONFIG;
 	}
-	free(overrides);
-	free(opts);
 	log_set_level(cfg->log_level);
 
 	if (mode == MODE_CHECK_CONFIG) {
