@@ -62,7 +62,7 @@ PLUGIN_LDFLAGS := -shared -Wl,-z,defs
 UNIT_SRCS := $(wildcard tests/check_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/%.c=$(BUILD)/tests/%)
 
-.PHONY: all help check unit integration demo clean format format-check install uninstall bench
+.PHONY: all help check unit integration demo clean format format-check install uninstall
 all: $(BUILD)/backfilld $(PLUGIN_SOS) $(TEST_PLUGIN_SOS)
 
 help:
@@ -143,4 +143,77 @@ format-check:
 clean:
 	rm -rf $(BUILD)
 
+# ---- install ---------------------------------------------------------------
+SBINDIR ?= $(PREFIX)/sbin
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(PREFIX)/share/pkgconfig
+SQLDIR ?= $(PREFIX)/share/backfill/sql
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+
+$(BUILD)/backfill-plugin.pc: plugin-api/backfill-plugin.pc.in Makefile
+	@mkdir -p $(dir $@)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@PLUGINDIR@|$(PLUGINDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+$(BUILD)/backfilld.service: systemd/backfilld.service Makefile
+	@mkdir -p $(dir $@)
+	sed -e 's|/usr/local/sbin/backfilld|$(SBINDIR)/backfilld|' -e 's|/etc/backfill|$(SYSCONFDIR)/backfill|g' -e 's|/usr/lib/backfill|$(PLUGINDIR)|' $< > $@
+
+install: $(BUILD)/backfilld $(PLUGIN_SOS) $(BUILD)/backfill-plugin.pc $(BUILD)/backfilld.service
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(INCLUDEDIR)/backfill \
+		$(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(SQLDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/backfill
+	install -m 755 $(BUILD)/backfilld $(DESTDIR)$(SBINDIR)/backfilld
+	install -m 644 $(PLUGIN_SOS) $(DESTDIR)$(PLUGINDIR)/
+	install -m 644 plugin-api/backfill/plugin.h $(DESTDIR)$(INCLUDEDIR)/backfill/plugin.h
+	install -m 644 $(BUILD)/backfill-plugin.pc $(DESTDIR)$(PKGCONFIGDIR)/backfill-plugin.pc
+	install -m 644 $(SQL_FILES) $(DESTDIR)$(SQLDIR)/
+	install -m 644 $(BUILD)/backfilld.service $(DESTDIR)$(UNITDIR)/backfilld.service
+	@# never overwrite an operator's configuration
+	test -e $(DESTDIR)$(SYSCONFDIR)/backfill/backfilld.ini || \
+		install -m 644 config/backfilld.ini $(DESTDIR)$(SYSCONFDIR)/backfill/backfilld.ini
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/backfilld $(DESTDIR)$(INCLUDEDIR)/backfill/plugin.h \
+		$(DESTDIR)$(PKGCONFIGDIR)/backfill-plugin.pc $(DESTDIR)$(UNITDIR)/backfilld.service
+	rm -f $(addprefix $(DESTDIR)$(PLUGINDIR)/,$(notdir $(PLUGIN_SOS)))
+	rm -f $(addprefix $(DESTDIR)$(SQLDIR)/,$(notdir $(SQL_FILES)))
+	-rmdir $(DESTDIR)$(INCLUDEDIR)/backfill $(DESTDIR)$(SQLDIR) $(DESTDIR)$(PLUGINDIR) 2>/dev/null
+	@echo "kept $(DESTDIR)$(SYSCONFDIR)/backfill/backfilld.ini (remove it by hand if you want)"
+
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# ---- benchmarks (bench/README.md) -------------------------------------------
+# make bench [BENCH_N=100000] [BENCH_ARGS='--url URL --rounds R']
+# make bench-compare [BENCH_N=100000] [BENCH_ROUNDS=3]
+# make bench-smoke      N=2000, one round, own throwaway cluster: checks that
+#                       every result line is printed (never a speed)
+BENCH_N ?= 100000
+BENCH_ROUNDS ?= 3
+BENCH_ARGS ?=
+BENCH_PQ_CFLAGS := $(shell $(PKG_CONFIG) --cflags libpq 2>/dev/null)
+BENCH_PQ_LIBS := $(shell $(PKG_CONFIG) --libs libpq 2>/dev/null)
+BENCH_BINS := $(BUILD)/bench/benchctl $(BUILD)/bench/latency $(BUILD)/bench/plugins/stamp.so
+
+$(BUILD)/bench/benchctl: bench/benchctl.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)$(CC) -D_GNU_SOURCE $(BENCH_PQ_CFLAGS) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(BENCH_PQ_LIBS)
+
+$(BUILD)/bench/latency: bench/latency.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)$(CC) -D_GNU_SOURCE $(BENCH_PQ_CFLAGS) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(BENCH_PQ_LIBS) -lm
+
+# the bench plugin is built against plugin-api/ only, like every plugin
+$(BUILD)/bench/plugins/stamp.so: bench/plugins/stamp.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)$(CC) -D_GNU_SOURCE -Iplugin-api $(PLUGIN_CFLAGS) $(CFLAGS_ALL) $(PLUGIN_LDFLAGS) $(LDFLAGS_ALL) -o $@ $<
+
+.PHONY: bench bench-compare bench-smoke bench-bins
+bench-bins: $(BUILD)/backfilld $(BUILD)/plugins/noop.so $(BENCH_BINS)
+
+bench: bench-bins
+	@BUILD=$(BUILD) bench/backfilld-bench $(BENCH_N) $(BENCH_ARGS)
+
+bench-compare: bench-bins
+	@BUILD=$(BUILD) bench/compare $(BENCH_N) --rounds $(BENCH_ROUNDS) $(BENCH_ARGS)
+
+bench-smoke: bench-bins
+	@BUILD=$(BUILD) bench/backfilld-bench 2000 --rounds 1 --idle-seconds 2 --private-cluster --smoke
