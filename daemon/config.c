@@ -727,3 +727,80 @@ size_t config_active_queues(const struct bf_config *cfg)
 		n += cfg->queues[i].concurrency > 0;
 	return n;
 }
+
+static bool key_equal(const struct bf_config_key *k, const struct bf_config *a, const struct bf_config *b)
+{
+	const char *fa = (const char *)a + k->offset;
+	const char *fb = (const char *)b + k->offset;
+	switch (k->type) {
+	case CONFIG_TYPE_STRING:
+	case CONFIG_TYPE_CONNINFO:
+	case CONFIG_TYPE_SCHEMA:
+		return strcmp(*(char *const *)(const void *)fa, *(char *const *)(const void *)fb) == 0;
+	case CONFIG_TYPE_INT:
+		return *(const int *)(const void *)fa == *(const int *)(const void *)fb;
+	case CONFIG_TYPE_BOOL:
+		return *(const bool *)(const void *)fa == *(const bool *)(const void *)fb;
+	case CONFIG_TYPE_LOG_LEVEL:
+		return *(const enum bf_log_level *)(const void *)fa == *(const enum bf_log_level *)(const void *)fb;
+	}
+	return false;
+}
+
+static bool sections_equal(const struct bf_config *a, const struct bf_config *b)
+{
+	if (a->nsections != b->nsections)
+		return false;
+	for (size_t i = 0; i < a->nsections; i++) {
+		const struct bf_plugin_section *sa = &a->sections[i];
+		const struct bf_plugin_section *sb = config_section(b, sa->name);
+		if (!sb || sa->nkeys != sb->nkeys)
+			return false;
+		for (size_t j = 0; j < sa->nkeys; j++)
+			if (strcmp(sa->keys[j], sb->keys[j]) != 0 || strcmp(sa->values[j], sb->values[j]) != 0)
+				return false;
+	}
+	return true;
+}
+
+size_t config_keep_restart_only(struct bf_config *fresh, const struct bf_config *running)
+{
+	size_t changed = 0;
+	for (size_t i = 0; i < config_nkeys; i++) {
+		const struct bf_config_key *k = &config_keys[i];
+		if (k->reloadable || key_equal(k, fresh, running))
+			continue;
+		log_warn("reload: [%s] %s changed (%s) but takes effect only after a restart; keeping "
+		         "the running value",
+		         k->section, k->name, fresh->sources[i]);
+		changed++;
+		char *ff = (char *)fresh + k->offset;
+		const char *rf = (const char *)running + k->offset;
+		switch (k->type) {
+		case CONFIG_TYPE_STRING:
+		case CONFIG_TYPE_CONNINFO:
+		case CONFIG_TYPE_SCHEMA: {
+			char **slot = (char **)(void *)ff;
+			free(*slot);
+			*slot = xstrdup(*(char *const *)(const void *)rf);
+			break;
+		}
+		case CONFIG_TYPE_INT:
+			*(int *)(void *)ff = *(const int *)(const void *)rf;
+			break;
+		case CONFIG_TYPE_BOOL:
+			*(bool *)(void *)ff = *(const bool *)(const void *)rf;
+			break;
+		case CONFIG_TYPE_LOG_LEVEL:
+			*(enum bf_log_level *)(void *)ff = *(const enum bf_log_level *)(const void *)rf;
+			break;
+		}
+		set_source(fresh, i, running->sources[i]);
+	}
+	if (!sections_equal(fresh, running)) {
+		log_warn("reload: plugin sections changed; plugins read their configuration only at "
+		         "start: restart to apply");
+		changed++;
+	}
+	return changed;
+}

@@ -114,6 +114,12 @@ const struct bf_queue_config *config_queue(const struct bf_config *cfg, const ch
 /* The plugin section with this name, or NULL. */
 const struct bf_plugin_section *config_section(const struct bf_config *cfg, const char *name);
 
+/* Reload: for every key that cannot change without a restart and differs,
+ * logs a warning and puts the running value back into fresh.  Plugin
+ * sections changes are only warned about (plugins are not reloaded).
+ * Returns how many differences it found. */
+size_t config_keep_restart_only(struct bf_config *fresh, const struct bf_config *running);
+
 /* Number of queues with concurrency > 0. */
 size_t config_active_queues(const struct bf_config *cfg);
 

@@ -64,6 +64,7 @@ struct bf_dispatch {
 	struct event *retry_ev; /* re-run the tick after a failed statement */
 	int reconnect_failures;
 	bool in_tick;
+	bool started; /* dispatch_start ran */
 };
 
 static void tick(struct bf_dispatch *d);
@@ -475,6 +476,81 @@ void dispatch_shutdown(struct bf_dispatch *d)
 	tick(d);
 }
 
+/* ---- pools and reload ------------------------------------------------- */
+
+static struct bf_pool *find_pool(const struct bf_dispatch *d, const char *name)
+{
+	for (size_t i = 0; i < d->npools; i++)
+		if (strcmp(d->pools[i]->name, name) == 0)
+			return d->pools[i];
+	return NULL;
+}
+
+/* Makes the pools match cfg's queues: new pools start, changed ones resize,
+ * pools whose queue is gone or at 0 stop claiming.  Rebuilds the list of
+ * served queues.  -1 if threads could not be started (what worked stays). */
+static int apply_queues(struct bf_dispatch *d, const struct bf_config *cfg)
+{
+	int rc = 0;
+	for (size_t i = 0; i < d->npools; i++) {
+		const struct bf_queue_config *q = config_queue(cfg, d->pools[i]->name);
+		int want = q ? q->concurrency : 0;
+		if (want != d->pools[i]->concurrency) {
+			log_info("pool %s: concurrency %d -> %d%s", d->pools[i]->name,
+			         d->pools[i]->concurrency, want,
+			         want < d->pools[i]->concurrency ? " (running jobs finish)" : "");
+			if (pool_set_concurrency(d->pools[i], want) < 0)
+				rc = -1;
+		}
+	}
+	for (size_t i = 0; i < cfg->nqueues; i++) {
+		if (cfg->queues[i].concurrency == 0 || find_pool(d, cfg->queues[i].name))
+			continue;
+		struct bf_pool *p = pool_new(&cfg->queues[i], d->sink);
+		if (!p) {
+			rc = -1;
+			continue;
+		}
+		struct bf_pool **arr = realloc(d->pools, (d->npools + 1) * sizeof(*arr));
+		if (!arr)
+			abort();
+		d->pools = arr;
+		d->pools[d->npools++] = p;
+		if (d->started)
+			log_info("pool %s: started with concurrency %d", p->name, p->concurrency);
+	}
+	struct bf_buf b = {0};
+	buf_append(&b, "{", 1);
+	const char *sep = "";
+	for (size_t i = 0; i < d->npools; i++) {
+		if (d->pools[i]->concurrency == 0)
+			continue;
+		buf_append(&b, sep, strlen(sep));
+		buf_array_text(&b, d->pools[i]->name);
+		sep = ",";
+	}
+	buf_append(&b, "}", 1);
+	free(d->queues_literal);
+	d->queues_literal = b.data;
+	return rc;
+}
+
+int dispatch_reconfigure(struct bf_dispatch *d, const struct bf_config *cfg)
+{
+	int rc = apply_queues(d, cfg);
+	d->cfg = cfg;
+	if (!d->once && d->state == DISPATCH_RUNNING) {
+		struct timeval poll = {cfg->poll_interval_ms / 1000, (cfg->poll_interval_ms % 1000) * 1000};
+		event_add(d->poll_ev, &poll); /* re-arms with the new interval */
+		janitor_reconfigure(d->janitor, cfg);
+	}
+	if (db_connected(&d->db) && register_worker(d) < 0 && !db_connected(&d->db))
+		connection_lost(d);
+	wake_all_pools(d);
+	tick(d);
+	return rc;
+}
+
 /* ---- setup ------------------------------------------------------------ */
 
 struct bf_dispatch *dispatch_new(struct event_base *base, const struct bf_config *cfg,
@@ -507,28 +583,10 @@ struct bf_dispatch *dispatch_new(struct event_base *base, const struct bf_config
 	}
 	buf_append(&b, "}", 1);
 	d->tasks_literal = b.data;
-	b = (struct bf_buf){0};
-	buf_append(&b, "{", 1);
 
 	d->sink = sink_new();
-	if (!d->sink)
+	if (!d->sink || apply_queues(d, cfg) < 0)
 		goto fail;
-	d->pools = calloc(cfg->nqueues, sizeof(*d->pools));
-	if (!d->pools)
-		abort();
-	for (size_t i = 0; i < cfg->nqueues; i++) {
-		if (cfg->queues[i].concurrency == 0)
-			continue;
-		struct bf_pool *p = pool_new(&cfg->queues[i], d->sink);
-		if (!p)
-			goto fail;
-		d->pools[d->npools++] = p;
-		if (d->npools > 1)
-			buf_append(&b, ",", 1);
-		buf_array_text(&b, p->name);
-	}
-	buf_append(&b, "}", 1);
-	d->queues_literal = b.data;
 
 	d->sink_ev = event_new(base, sink_fd(d->sink), EV_READ | EV_PERSIST, on_sink, d);
 	d->poll_ev = event_new(base, -1, EV_PERSIST, on_poll, d);
@@ -541,7 +599,6 @@ struct bf_dispatch *dispatch_new(struct event_base *base, const struct bf_config
 		d->janitor = janitor_new(base, cfg, &d->db);
 	return d;
 fail:
-	free(b.data);
 	dispatch_free(d);
 	return NULL;
 }
@@ -562,6 +619,7 @@ int dispatch_start(struct bf_dispatch *d)
 		on_heartbeat(-1, 0, d);
 		janitor_start(d->janitor);
 	}
+	d->started = true;
 	struct bf_buf q = {0};
 	for (size_t i = 0; i < d->npools; i++)
 		buf_printf(&q, "%s%s=%d", i ? ", " : "", d->pools[i]->name, d->pools[i]->concurrency);

@@ -22,6 +22,12 @@ struct bf_dispatch *dispatch_new(struct event_base *base, const struct bf_config
  * gave up (shutdown requested before the database was reached). */
 __attribute__((warn_unused_result)) int dispatch_start(struct bf_dispatch *d);
 
+/* SIGHUP: switches to cfg (borrowed; must outlive the dispatcher or the
+ * next reconfigure), whose restart-only keys the caller has already set to
+ * the running values.  Resizes, starts or stops pools, re-arms timers.
+ * Returns -1 if some pool could not grow (it keeps its old size). */
+__attribute__((warn_unused_result)) int dispatch_reconfigure(struct bf_dispatch *d, const struct bf_config *cfg);
+
 /* SIGTERM/SIGINT: stop claiming, let running jobs finish up to
  * shutdown_timeout, then return the rest.  A second call aborts at once. */
 void dispatch_shutdown(struct bf_dispatch *d);

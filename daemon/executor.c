@@ -125,6 +125,31 @@ static void *worker_main(void *arg)
 	}
 }
 
+int executor_grow(struct bf_executor *ex, unsigned threads)
+{
+	if (threads <= ex->nthreads)
+		return 0;
+	pthread_t *t = realloc(ex->threads, threads * sizeof(pthread_t));
+	if (!t)
+		abort();
+	ex->threads = t;
+	while (ex->nthreads < threads) {
+		unsigned i = ex->nthreads;
+		int rc = pthread_create(&ex->threads[i], NULL, worker_main, ex);
+		if (rc != 0) {
+			log_error("executor: cannot start worker thread %u of pool %s: %s", i + 1, ex->name,
+			          strerror(rc));
+			return -1;
+		}
+		char tname[32]; /* pthread names are cut to 15 bytes */
+		snprintf(tname, sizeof(tname), "bf-%.6s-%u", ex->name, i + 1);
+		tname[15] = '\0';
+		pthread_setname_np(ex->threads[i], tname);
+		ex->nthreads++;
+	}
+	return 0;
+}
+
 struct bf_executor *executor_new(const char *name, unsigned threads, struct bf_result_sink *sink)
 {
 	struct bf_executor *ex = calloc(1, sizeof(*ex));
@@ -134,22 +159,9 @@ struct bf_executor *executor_new(const char *name, unsigned threads, struct bf_r
 	pthread_mutex_init(&ex->mu, NULL);
 	pthread_cond_init(&ex->cv, NULL);
 	ex->sink = sink;
-	ex->threads = calloc(threads ? threads : 1, sizeof(pthread_t));
-	if (!ex->threads)
-		abort();
-	for (unsigned i = 0; i < threads; i++) {
-		int rc = pthread_create(&ex->threads[i], NULL, worker_main, ex);
-		if (rc != 0) {
-			log_error("executor: cannot start worker thread %u of pool %s: %s", i + 1, name,
-			          strerror(rc));
-			executor_free(ex);
-			return NULL;
-		}
-		char tname[32]; /* pthread names are cut to 15 bytes */
-		snprintf(tname, sizeof(tname), "bf-%.6s-%u", name, i + 1);
-		tname[15] = '\0';
-		pthread_setname_np(ex->threads[i], tname);
-		ex->nthreads++;
+	if (executor_grow(ex, threads) < 0) {
+		executor_free(ex);
+		return NULL;
 	}
 	return ex;
 }

@@ -25,6 +25,11 @@ void sink_push(struct bf_result_sink *sink, struct bf_job *job);
  * logging) if a thread cannot be started. */
 struct bf_executor *executor_new(const char *name, unsigned threads, struct bf_result_sink *sink);
 
+/* Starts more threads, up to `threads` in all (a reload that grows a
+ * pool).  Threads are never stopped before executor_free: a shrunk pool just
+ * claims fewer jobs.  -1 (logged) if a thread cannot be started. */
+__attribute__((warn_unused_result)) int executor_grow(struct bf_executor *ex, unsigned threads);
+
 /* Queues a job; a free thread runs it.  The executor owns the job until it
  * reaches the sink. */
 void executor_submit(struct bf_executor *ex, struct bf_job *job);

@@ -106,6 +106,16 @@ void janitor_start(struct bf_janitor *j)
 	on_cleanup(-1, 0, j);
 }
 
+void janitor_reconfigure(struct bf_janitor *j, const struct bf_config *cfg)
+{
+	if (!j)
+		return;
+	janitor_stop(j);
+	j->cfg = cfg;
+	j->dlq_failures = 0;
+	janitor_start(j);
+}
+
 void janitor_stop(struct bf_janitor *j)
 {
 	if (!j)

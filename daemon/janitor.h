@@ -16,6 +16,9 @@ struct bf_janitor *janitor_new(struct event_base *base, const struct bf_config *
 /* Runs both jobs once now (start-up), then on their intervals. */
 void janitor_start(struct bf_janitor *j);
 
+/* Switches to a reloaded cfg (borrowed) and restarts both timers. */
+void janitor_reconfigure(struct bf_janitor *j, const struct bf_config *cfg);
+
 /* Stops the timers (shutdown). */
 void janitor_stop(struct bf_janitor *j);
 

@@ -92,13 +92,48 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 	dispatch_shutdown(arg);
 }
 
+/* What SIGHUP needs: how the configuration was read, and what runs. */
+struct reload_ctx {
+	const struct bf_config_args *args;
+	struct bf_config **cfg; /* the running configuration (replaced) */
+	struct bf_dispatch *d;
+};
+
+static void notify_reloading(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	char msg[96];
+	snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%lld",
+	         (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000);
+	sdnotify_send(msg);
+}
+
+/* SIGHUP: re-read file and environment; apply what can change live; keep
+ * the running configuration whole when the new one is bad. */
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
 	(void)sig;
 	(void)what;
-	(void)arg;
-	log_warn("SIGHUP: live reload is not supported in this version; restart backfilld to apply "
-	         "configuration changes (nothing was changed)");
+	struct reload_ctx *rc = arg;
+	notify_reloading();
+	struct bf_config *fresh = NULL;
+	char *err = NULL;
+	if (config_load(rc->args, &fresh, &err) < 0) {
+		log_error("reload: keeping the running configuration: %s", err);
+		free(err);
+		sdnotify_send("READY=1\nSTATUS=reload failed; running configuration kept");
+		return;
+	}
+	config_keep_restart_only(fresh, *rc->cfg);
+	log_set_level(fresh->log_level);
+	if (dispatch_reconfigure(rc->d, fresh) < 0)
+		log_error("reload: some pools could not grow; they keep their previous size");
+	config_free(*rc->cfg);
+	*rc->cfg = fresh;
+	log_info("reload: configuration reloaded%s%s", fresh->config_path ? " from " : "",
+	         fresh->config_path ? fresh->config_path : "");
+	sdnotify_send("READY=1\nSTATUS=running");
 }
 
 int main(int argc, char **argv)
@@ -174,11 +209,11 @@ int main(int argc, char **argv)
 	struct bf_config *cfg = NULL;
 	char *err = NULL;
 	int lrc = config_load(&args, &cfg, &err);
-	free(overrides); /* the flag values are argv's; the config copied them */
 	free(opts);
 	if (lrc < 0) {
 		log_error("config: %s", err);
 		free(err);
+		free(overrides);
 		return EXIT_CONFIG;
 	}
 	log_set_level(cfg->log_level);
@@ -194,10 +229,12 @@ int main(int argc, char **argv)
 		loader_describe(loader, stdout);
 		loader_free(loader);
 		config_free(cfg);
+		free(overrides);
 		return EXIT_OK;
 	}
 
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN); /* until the loop handles it: never die of a reload */
 	struct sigaction sa = {.sa_handler = early_stop_handler};
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
@@ -209,6 +246,7 @@ int main(int argc, char **argv)
 	struct bf_dispatch *d = NULL;
 	struct event *sig_term = NULL, *sig_int = NULL, *sig_hup = NULL;
 
+	struct reload_ctx reload = {.args = &args, .cfg = &cfg};
 	if (mode != MODE_MIGRATE && loader_load(cfg, &loader) < 0) {
 		rc = EXIT_CONFIG;
 		goto out;
@@ -243,7 +281,8 @@ int main(int argc, char **argv)
 	}
 	sig_term = evsignal_new(base, SIGTERM, on_stop_signal, d);
 	sig_int = evsignal_new(base, SIGINT, on_stop_signal, d);
-	sig_hup = evsignal_new(base, SIGHUP, on_hup, d);
+	reload.d = d;
+	sig_hup = evsignal_new(base, SIGHUP, on_hup, &reload);
 	event_add(sig_term, NULL);
 	event_add(sig_int, NULL);
 	event_add(sig_hup, NULL);
@@ -277,5 +316,6 @@ out:
 		event_base_free(base);
 	loader_free(loader);
 	config_free(cfg);
+	free(overrides);
 	return rc;
 }

@@ -43,3 +43,12 @@ void pool_job_done(struct bf_pool *pool)
 	if (pool->in_flight > 0)
 		pool->in_flight--;
 }
+
+int pool_set_concurrency(struct bf_pool *pool, int concurrency)
+{
+	if (concurrency > pool->concurrency && executor_grow(pool->exec, (unsigned)concurrency) < 0)
+		return -1;
+	pool->concurrency = concurrency;
+	pool->maybe_more = true;
+	return 0;
+}

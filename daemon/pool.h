@@ -29,6 +29,11 @@ static inline int pool_free_slots(const struct bf_pool *pool)
 	return pool->concurrency > pool->in_flight ? pool->concurrency - pool->in_flight : 0;
 }
 
+/* Changes the concurrency (reload): growing starts threads; shrinking lets
+ * running jobs finish and claims fewer.  -1 (logged) if threads cannot be
+ * started; the pool keeps its old concurrency then. */
+__attribute__((warn_unused_result)) int pool_set_concurrency(struct bf_pool *pool, int concurrency);
+
 /* Hands a claimed job to a worker thread. */
 void pool_submit(struct bf_pool *pool, struct bf_job *job);
 /* Accounts for a job whose result came back. */
