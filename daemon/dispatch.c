@@ -123,7 +123,7 @@ static void take_results(struct bf_dispatch *d)
 		struct bf_job *j = list;
 		list = j->next;
 		j->next = NULL;
-		pool_job_done(j->pool);
+		pool_job_done(j->pool, j);
 		/* the freed slot (or serial key) may let a due job run */
 		j->pool->maybe_more = true;
 		running_remove(d, j->id);
@@ -181,7 +181,7 @@ static void on_sink(evutil_socket_t fd, short what, void *arg)
 
 static int claim_for(struct bf_dispatch *d, struct bf_pool *p)
 {
-	int free_slots = pool_free_slots(p);
+	int free_slots = pool_claim_room(p);
 	struct bf_job *jobs = NULL;
 	int n = jobsql_claim(&d->db, d->worker_id, p->name, d->tasks_literal, free_slots, &jobs);
 	if (n < 0)
@@ -253,7 +253,7 @@ static void tick(struct bf_dispatch *d)
 			progress = false;
 			for (size_t i = 0; i < d->npools; i++) {
 				struct bf_pool *p = d->pools[i];
-				if (!p->maybe_more || pool_free_slots(p) == 0)
+				if (!p->maybe_more || pool_claim_room(p) == 0)
 					continue;
 				int before = p->in_flight;
 				if (claim_for(d, p) < 0) {
@@ -455,6 +455,34 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 	abort_running(d);
 }
 
+/* Jobs claimed ahead that no thread started go back at once (refunded). */
+static void return_queued(struct bf_dispatch *d)
+{
+	struct bf_buf ids = {0};
+	size_t n = 0;
+	buf_append(&ids, "{", 1);
+	for (size_t i = 0; i < d->npools; i++) {
+		struct bf_job *list = pool_take_queued(d->pools[i]);
+		while (list) {
+			struct bf_job *j = list;
+			list = j->next;
+			buf_printf(&ids, "%s%lld", n++ ? "," : "", (long long)j->id);
+			running_remove(d, j->id);
+			job_free(j);
+		}
+	}
+	buf_append(&ids, "}", 1);
+	if (n > 0) {
+		if (db_connected(&d->db) && jobsql_return(&d->db, d->worker_id, ids.data) == 0)
+			log_info("returned %zu job(s) claimed ahead and not started, attempt refunded", n);
+		else
+			log_error("could not return %zu job(s) claimed ahead: they are released when this "
+			          "worker's heartbeat times out (%d s)",
+			          n, d->cfg->heartbeat_timeout_s);
+	}
+	buf_free(&ids);
+}
+
 void dispatch_shutdown(struct bf_dispatch *d)
 {
 	if (d->state == DISPATCH_DONE)
@@ -469,6 +497,7 @@ void dispatch_shutdown(struct bf_dispatch *d)
 	janitor_stop(d->janitor);
 	if (d->poll_ev)
 		evtimer_del(d->poll_ev);
+	return_queued(d);
 	log_info("shutting down: no new jobs; waiting up to %d s for %zu running job(s)",
 	         d->cfg->shutdown_timeout_s, d->nrunning);
 	struct timeval tv = {d->cfg->shutdown_timeout_s, 0};

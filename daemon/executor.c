@@ -27,6 +27,8 @@ struct bf_executor {
 	pthread_cond_t cv;
 	struct bf_job *head, *tail;
 	int quit;
+	unsigned active; /* handlers running now */
+	unsigned limit;  /* at most this many at once (a shrunk pool) */
 	unsigned nthreads;
 	pthread_t *threads;
 	struct bf_result_sink *sink;
@@ -105,9 +107,9 @@ static void *worker_main(void *arg)
 	struct bf_executor *ex = arg;
 	for (;;) {
 		pthread_mutex_lock(&ex->mu);
-		while (!ex->head && !ex->quit)
+		while (!ex->quit && (!ex->head || ex->active >= ex->limit))
 			pthread_cond_wait(&ex->cv, &ex->mu);
-		if (!ex->head) { /* quit and nothing left */
+		if (ex->quit) {
 			pthread_mutex_unlock(&ex->mu);
 			return NULL;
 		}
@@ -115,14 +117,29 @@ static void *worker_main(void *arg)
 		ex->head = job->next;
 		if (!ex->head)
 			ex->tail = NULL;
+		ex->active++;
 		pthread_mutex_unlock(&ex->mu);
 
 		job->next = NULL;
 		job->started_us = now_us();
 		loader_run_job(job);
 		job->finished_us = now_us();
+
+		pthread_mutex_lock(&ex->mu);
+		ex->active--;
+		if (ex->head) /* a thread held back by the limit may go now */
+			pthread_cond_signal(&ex->cv);
+		pthread_mutex_unlock(&ex->mu);
 		sink_push(ex->sink, job);
 	}
+}
+
+void executor_set_limit(struct bf_executor *ex, unsigned limit)
+{
+	pthread_mutex_lock(&ex->mu);
+	ex->limit = limit;
+	pthread_cond_broadcast(&ex->cv);
+	pthread_mutex_unlock(&ex->mu);
 }
 
 int executor_grow(struct bf_executor *ex, unsigned threads)
@@ -159,6 +176,7 @@ struct bf_executor *executor_new(const char *name, unsigned threads, struct bf_r
 	pthread_mutex_init(&ex->mu, NULL);
 	pthread_cond_init(&ex->cv, NULL);
 	ex->sink = sink;
+	ex->limit = threads;
 	if (executor_grow(ex, threads) < 0) {
 		executor_free(ex);
 		return NULL;
@@ -177,6 +195,15 @@ void executor_submit(struct bf_executor *ex, struct bf_job *job)
 	ex->tail = job;
 	pthread_cond_signal(&ex->cv);
 	pthread_mutex_unlock(&ex->mu);
+}
+
+struct bf_job *executor_take_queued(struct bf_executor *ex)
+{
+	pthread_mutex_lock(&ex->mu);
+	struct bf_job *list = ex->head;
+	ex->head = ex->tail = NULL;
+	pthread_mutex_unlock(&ex->mu);
+	return list;
 }
 
 void executor_free(struct bf_executor *ex)

@@ -30,9 +30,17 @@ struct bf_executor *executor_new(const char *name, unsigned threads, struct bf_r
  * claims fewer jobs.  -1 (logged) if a thread cannot be started. */
 __attribute__((warn_unused_result)) int executor_grow(struct bf_executor *ex, unsigned threads);
 
+/* At most `limit` handlers run at once from now on (a shrunk pool: running
+ * ones finish, queued ones wait). */
+void executor_set_limit(struct bf_executor *ex, unsigned limit);
+
 /* Queues a job; a free thread runs it.  The executor owns the job until it
  * reaches the sink. */
 void executor_submit(struct bf_executor *ex, struct bf_job *job);
+
+/* Takes back every job still waiting for a thread (linked by ->next, in
+ * queue order); the caller owns them.  NULL if none. */
+struct bf_job *executor_take_queued(struct bf_executor *ex);
 
 /* Stops and joins the threads.  Waits for running handlers: call only when
  * none runs (or accept the wait).  NULL is a no-op. */

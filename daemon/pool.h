@@ -14,8 +14,9 @@ struct bf_result_sink;
 struct bf_pool {
 	char name[CONFIG_NAME_MAX]; /* the queue */
 	int concurrency;
-	int in_flight;   /* submitted, result not yet taken back */
-	bool maybe_more; /* the last claim was full, or a NOTIFY/poll came since */
+	int in_flight;   /* submitted (running or queued), result not yet taken back */
+	bool maybe_more; /* the last claim found jobs, or a NOTIFY/poll came since */
+	double avg_run_us; /* moving average of handler run time; < 0: no sample yet */
 	struct bf_executor *exec;
 };
 
@@ -24,10 +25,25 @@ struct bf_pool *pool_new(const struct bf_queue_config *q, struct bf_result_sink 
 /* Joins the threads (waits for running handlers).  NULL is a no-op. */
 void pool_free(struct bf_pool *pool);
 
-static inline int pool_free_slots(const struct bf_pool *pool)
+/* Jobs a pool may hold beyond its running ones, claimed ahead so that
+ * fast jobs are claimed and finished in big batches.  Sized so the queued
+ * jobs take about POOL_PREFETCH_WINDOW_US to run: none for slow jobs (a
+ * newly enqueued urgent job never waits behind a long local queue), up to
+ * POOL_PREFETCH_MAX for very fast ones. */
+#define POOL_PREFETCH_WINDOW_US 5000.0
+#define POOL_PREFETCH_MAX 500
+int pool_prefetch(const struct bf_pool *pool);
+
+/* How many jobs a claim for this pool may take now. */
+static inline int pool_claim_room(const struct bf_pool *pool)
 {
-	return pool->concurrency > pool->in_flight ? pool->concurrency - pool->in_flight : 0;
+	int cap = pool->concurrency + pool_prefetch(pool);
+	return cap > pool->in_flight ? cap - pool->in_flight : 0;
 }
+
+/* Takes back the jobs no thread has started yet (shutdown); caller owns the
+ * list (linked by ->next) and must return them to the database. */
+struct bf_job *pool_take_queued(struct bf_pool *pool);
 
 /* Changes the concurrency (reload): growing starts threads; shrinking lets
  * running jobs finish and claims fewer.  -1 (logged) if threads cannot be
@@ -36,7 +52,7 @@ __attribute__((warn_unused_result)) int pool_set_concurrency(struct bf_pool *poo
 
 /* Hands a claimed job to a worker thread. */
 void pool_submit(struct bf_pool *pool, struct bf_job *job);
-/* Accounts for a job whose result came back. */
-void pool_job_done(struct bf_pool *pool);
+/* Accounts for a job whose result came back (updates the run-time average). */
+void pool_job_done(struct bf_pool *pool, const struct bf_job *job);
 
 #endif /* BACKFILLD_POOL_H */
