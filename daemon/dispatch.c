@@ -37,7 +37,9 @@ struct bf_dispatch {
 	atomic_int stop_level; /* BF_STOP_*, read by handlers */
 
 	struct bf_db db;
-	char worker_id[128];
+	char worker_id[160]; /* base_id, plus "#N" after being declared dead N-1 times */
+	char base_id[128];
+	unsigned generation;
 	char host[256];
 	char *tasks_literal;  /* text[] of every task we handle */
 	char *queues_literal; /* text[] of the queues we serve */
@@ -139,6 +141,15 @@ static void take_results(struct bf_dispatch *d)
 			        : j->attempts >= j->max_attempts ? "failed on its last attempt"
 			                                         : "failed, will retry",
 			        ms, j->error ? j->error : "");
+		if (j->generation != d->generation) {
+			/* claimed before this daemon was declared dead: the job was
+			 * released and may run (or have run) elsewhere; its result
+			 * must not finish that other run */
+			log_job(LOG_LEVEL_WARN, j, "result dropped: the job was released when this daemon "
+			                           "was declared dead");
+			job_free(j);
+			continue;
+		}
 		*d->finished_tail = j;
 		d->finished_tail = &j->next;
 	}
@@ -194,6 +205,7 @@ static int claim_for(struct bf_dispatch *d, struct bf_pool *p)
 		jobs = j->next;
 		j->handler = loader_find_task(d->loader, j->task);
 		j->stop_level = &d->stop_level;
+		j->generation = d->generation;
 		if (!j->handler) { /* cannot happen: we claim only our tasks */
 			log_error("job %lld: claimed task %s has no handler", (long long)j->id, j->task);
 			abort();
@@ -406,9 +418,14 @@ static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (!alive) {
+		d->generation++;
+		char old_id[sizeof(d->worker_id)];
+		snprintf(old_id, sizeof(old_id), "%s", d->worker_id);
+		snprintf(d->worker_id, sizeof(d->worker_id), "%s#%u", d->base_id, d->generation);
 		log_warn("worker %s was declared dead by another daemon (no heartbeat for %d s); the "
-		         "jobs it was running were released and may run twice; re-registering",
-		         d->worker_id, d->cfg->heartbeat_timeout_s);
+		         "jobs it was running were released and may run twice; their results will be "
+		         "dropped; re-registering as %s",
+		         old_id, d->cfg->heartbeat_timeout_s, d->worker_id);
 		if (register_worker(d) < 0)
 			return;
 	}
@@ -600,8 +617,10 @@ struct bf_dispatch *dispatch_new(struct event_base *base, const struct bf_config
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	srand((unsigned)(ts.tv_nsec ^ getpid()));
-	snprintf(d->worker_id, sizeof(d->worker_id), "%.64s:%d:%04x", d->host, (int)getpid(),
+	snprintf(d->base_id, sizeof(d->base_id), "%.64s:%d:%04x", d->host, (int)getpid(),
 	         (unsigned)(rand() & 0xffff));
+	d->generation = 1;
+	snprintf(d->worker_id, sizeof(d->worker_id), "%s", d->base_id);
 
 	struct bf_buf b = {0};
 	buf_append(&b, "{", 1);

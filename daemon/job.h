@@ -34,6 +34,7 @@ struct bf_job {
 	const struct bf_task *handler; /* borrowed from the plugin registry */
 	struct bf_pool *pool;          /* borrowed */
 	const atomic_int *stop_level;  /* BF_STOP_*, owned by the dispatcher */
+	unsigned generation;           /* the dispatcher's registration it was claimed under */
 
 	/* Set by the worker thread while the handler runs. */
 	enum bf_job_outcome outcome;

@@ -44,6 +44,14 @@ CREATE FUNCTION claim_jobs(p_worker text, p_queue text, p_tasks text[],
                            p_limit integer)
 RETURNS SETOF jobs LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
+    -- Only a registered worker claims, and its row stays put until the
+    -- claim commits: recover_dead_workers (which takes the row FOR UPDATE)
+    -- then sees these jobs.  A worker declared dead claims nothing until it
+    -- registers again.
+    PERFORM 1 FROM workers WHERE id = p_worker FOR KEY SHARE;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
     RETURN QUERY
     WITH candidates AS MATERIALIZED (
         SELECT j.id, j.serial_key, j.priority, j.run_at
@@ -176,30 +184,33 @@ $$;
 -- Release what dead daemons held: workers whose heartbeat is older than
 -- their timeout.  Their running jobs get the interrupted attempt refunded and
 -- last_error saying so; their serial locks go; their rows go.  Returns the
--- number of jobs released.
+-- number of jobs released.  The dead rows are locked first (waiting for any
+-- claim in flight, which holds them FOR KEY SHARE), and the jobs are read
+-- after that, so a claim that committed meanwhile is released too.
 CREATE FUNCTION recover_dead_workers(p_worker text)
 RETURNS integer LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
+    dead_ids text[];
     n integer;
 BEGIN
-    WITH dead AS (
-        DELETE FROM workers w
-        WHERE w.id <> p_worker
-          AND w.heartbeat_at < now() - w.heartbeat_timeout
-        RETURNING w.id, w.host, w.pid, w.heartbeat_at),
-    released AS (
-        UPDATE jobs j
-        SET attempts = greatest(j.attempts - 1, 0), locked_at = NULL,
-            locked_by = NULL, updated_at = now(),
-            last_error = format('worker %s (host %s, pid %s) died while running '
-                                'this job (last heartbeat %s); attempt refunded',
-                                d.id, d.host, d.pid, d.heartbeat_at)
-        FROM dead d
-        WHERE j.locked_by = d.id
-        RETURNING j.id),
-    unlocked AS (
-        DELETE FROM serial_locks s USING dead d WHERE s.locked_by = d.id)
-    SELECT count(*) INTO n FROM released;
+    SELECT array_agg(w.id) INTO dead_ids
+    FROM (SELECT id FROM workers
+          WHERE id <> p_worker AND heartbeat_at < now() - heartbeat_timeout
+          FOR UPDATE) w;
+    IF dead_ids IS NULL THEN
+        RETURN 0;
+    END IF;
+    UPDATE jobs j
+    SET attempts = greatest(j.attempts - 1, 0), locked_at = NULL,
+        locked_by = NULL, updated_at = now(),
+        last_error = format('worker %s (host %s, pid %s) died while running '
+                            'this job (last heartbeat %s); attempt refunded',
+                            w.id, w.host, w.pid, w.heartbeat_at)
+    FROM workers w
+    WHERE w.id = ANY (dead_ids) AND j.locked_by = w.id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    DELETE FROM serial_locks WHERE locked_by = ANY (dead_ids);
+    DELETE FROM workers WHERE id = ANY (dead_ids);
     IF n > 0 THEN
         PERFORM pg_notify(current_schema() || '.jobs', '');
     END IF;

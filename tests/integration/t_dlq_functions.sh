@@ -45,7 +45,8 @@ finish() {
 	bf_sql "SELECT completed, retried, dead FROM finish_jobs('$1', ARRAY[$2]::bigint[],
 	        ARRAY[$3]::smallint[], ARRAY['${4:-error}'], ARRAY[0]::float8[])"
 }
-W=w-sim   # an unregistered worker id: finish_jobs only checks locked_by
+W=w-sim   # a simulated daemon: claim_jobs claims only for registered workers
+bf_sql "SELECT worker_register('$W', 'sim-host', 1, 'test', ARRAY['bulk'], interval '1 day')" >/dev/null
 
 bf_log "migration 004 and search_path pinning"
 bf_eq "$(bf_sql "SELECT string_agg(version || ':' || name, ',' ORDER BY version) FROM migrations")" \
@@ -323,8 +324,15 @@ live=$(job l.live sk-live); silent=$(job l.silent sk-silent); ghost=$(job l.ghos
 young=$(job l.young sk-young); zero=$(bf_sql "SELECT id FROM add_job('l.zero')")
 bf_eq "$(claim w-live l.live)" "$live" "live worker claims"
 bf_eq "$(claim w-silent l.silent)" "$silent" "silent worker claims"
-bf_eq "$(claim w-ghost l.ghost)" "$ghost" "unknown worker claims"
-bf_eq "$(claim w-young l.young)" "$young" "another unknown worker claims"
+# unknown owners: claim_jobs needs a registered worker, so register, claim,
+# and remove the row (as if it vanished with its locks still held)
+claim_then_vanish() {
+	bf_sql "SELECT worker_register('$1', 'host-x', 103, 'test', ARRAY['bulk'], interval '30 seconds')" >/dev/null
+	claim "$1" "$2"
+	bf_sql "DELETE FROM workers WHERE id = '$1'" >/dev/null
+}
+bf_eq "$(claim_then_vanish w-ghost l.ghost)" "$ghost" "unknown worker claims"
+bf_eq "$(claim_then_vanish w-young l.young)" "$young" "another unknown worker claims"
 bf_sql "UPDATE jobs SET locked_at = now() - interval '1 day' WHERE id IN ($live, $silent);
         UPDATE serial_locks SET locked_at = now() - interval '1 day' WHERE job_id IN ($live, $silent);
         UPDATE jobs SET locked_at = now() - interval '2 hours' WHERE id = $ghost;
@@ -359,6 +367,7 @@ bf_eq "$out" "0|0" "a second run releases nothing and does not NOTIFY"
 # the unknown owner comes back late: its finish changes nothing
 bf_eq "$(finish w-ghost "$ghost" 0)" "0|0|0" "late finish of a released job"
 bf_eq "$(bf_sql "SELECT count(*) FROM jobs WHERE id = $ghost AND locked_at IS NULL")" 1 "the released job waits to run again"
+bf_sql "SELECT worker_register('w-other', 'host-o', 104, 'test', ARRAY['bulk'], interval '30 seconds')" >/dev/null
 bf_eq "$(claim w-other l.ghost)" "$ghost" "and is claimed again"
 bf_eq "$(bf_sql "SELECT attempts FROM jobs WHERE id = $ghost")" 1 "with the refunded attempt counted once"
 # once the young lock is old, its job and serial lock go together
@@ -373,7 +382,7 @@ bf_eq "$(bf_sql "SELECT count(*) FROM jobs WHERE id = $silent AND locked_by = 'w
 # a completion racing the clean-up wins: another session finishes (retry) a
 # stale job of an unknown owner and holds its transaction open
 race=$(bf_sql "SELECT id FROM add_job('l.race', max_attempts => 5)")
-bf_eq "$(claim w-racer l.race)" "$race" "racer claims"
+bf_eq "$(claim_then_vanish w-racer l.race)" "$race" "racer claims"
 bf_sql "UPDATE jobs SET locked_at = now() - interval '2 hours' WHERE id = $race"
 PGAPPNAME=bf_racer psql -X -q -tA "$DATABASE_URL" \
 	-c "BEGIN; SELECT finish_jobs('w-racer', ARRAY[$race]::bigint[], ARRAY[1]::smallint[], ARRAY['racer retry'], ARRAY[0]::float8[]); SELECT pg_sleep(2); COMMIT;" \
