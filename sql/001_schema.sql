@@ -21,7 +21,7 @@ CREATE TABLE jobs (
     run_at        timestamptz NOT NULL DEFAULT now(),
     attempts      smallint    NOT NULL DEFAULT 0,     -- runs started so far
     max_attempts  smallint    NOT NULL DEFAULT 8,
-    job_key       text        UNIQUE,
+    job_key       text,                               -- unique when set
     serial_key    text,                               -- NULL: runs in parallel
     last_error    text,
     locked_at     timestamptz,                        -- set while running
@@ -49,6 +49,9 @@ CREATE TABLE jobs (
 -- exhausted rows drop out of it.
 CREATE INDEX jobs_claimable ON jobs (queue, priority, run_at, id)
     WHERE locked_at IS NULL AND attempts < max_attempts;
+
+-- One job per key; rows without a key stay out of the index (cheap enqueue).
+CREATE UNIQUE INDEX jobs_job_key ON jobs (job_key) WHERE job_key IS NOT NULL;
 
 -- Running rows, by owner (shutdown return, crash recovery).
 CREATE INDEX jobs_locked ON jobs (locked_by, locked_at)

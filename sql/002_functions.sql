@@ -320,7 +320,7 @@ BEGIN
                           job_key, serial_key)
         VALUES (v_task, v_payload, v_queue, v_prio, v_run_at, v_max, v_key,
                 v_serial)
-        ON CONFLICT (job_key) DO NOTHING
+        ON CONFLICT (job_key) WHERE job_key IS NOT NULL DO NOTHING
         RETURNING * INTO v_new;
         IF FOUND THEN
             RETURN v_new;
