@@ -61,10 +61,6 @@ CREATE INDEX jobs_locked ON jobs (locked_by, locked_at)
 CREATE INDEX jobs_exhausted ON jobs (updated_at)
     WHERE attempts >= max_attempts AND locked_at IS NULL;
 
--- Jobs waiting behind a serial key.
-CREATE INDEX jobs_serial_key ON jobs (serial_key)
-    WHERE serial_key IS NOT NULL;
-
 -- At most one row per serial key: the job holding it runs; others wait.
 -- Inserted by the claim, deleted with the job's completion, failure or return.
 CREATE TABLE serial_locks (
