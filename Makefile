@@ -126,7 +126,7 @@ integration: all
 # integration tests against a private PostgreSQL that the run starts.
 check:
 	@scripts/install-deps
-	@$(MAKE) --no-print-directory all $(UNIT_BINS)
+	@$(MAKE) --no-print-directory all $(UNIT_BINS) bench-bins
 	@BUILD=$(BUILD) tests/run-all $(UNIT_BINS)
 
 demo:
