@@ -164,5 +164,9 @@ int main(int argc, char **argv)
 	for (int i = 0; i < samples; i++)
 		v[i] = (double)(ack_us[warmup + i] - send_us[warmup + i]) / 1000.0;
 	report("insert_rtt", v, samples, "insert_send", "insert_commit_ack");
+	free(send_us);
+	free(ack_us);
+	free(start_us);
+	free(v);
 	return 0;
 }

@@ -223,6 +223,7 @@ int main(int argc, char **argv)
 		struct bf_loader *loader = NULL;
 		if (loader_load(cfg, &loader) < 0) {
 			config_free(cfg);
+			free(overrides);
 			return EXIT_CONFIG;
 		}
 		printf("\n# plugins and tasks\n");
