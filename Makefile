@@ -31,7 +31,7 @@ SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
 OPT := -O1 -g
 endif
 
-DEPS := libpq libevent_core jansson inih
+DEPS := libpq libevent_core libevent_extra jansson inih
 DEPS_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(DEPS) 2>/dev/null)
 DEPS_LIBS := $(shell $(PKG_CONFIG) --libs $(DEPS) 2>/dev/null)
 CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
@@ -63,10 +63,10 @@ UNIT_SRCS := $(wildcard tests/check_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/%.c=$(BUILD)/tests/%)
 
 .PHONY: all help check unit integration demo clean format format-check install uninstall
-all: $(BUILD)/backfilld $(PLUGIN_SOS) $(TEST_PLUGIN_SOS)
+all: $(BUILD)/backfilld $(BUILD)/backfillctl $(PLUGIN_SOS) $(TEST_PLUGIN_SOS)
 
 help:
-	@echo "make            build backfilld, plugins and test plugins into $(BUILD)/"
+	@echo "make            build backfilld, backfillctl, plugins and test plugins into $(BUILD)/"
 	@echo "make demo       install deps, start a private PostgreSQL, run the demo"
 	@echo "make check      install deps, run unit and integration tests"
 	@echo "make unit       unit tests only (no database)"
@@ -135,13 +135,25 @@ demo:
 	@scripts/demo
 
 format:
-	clang-format -i daemon/*.[ch] plugins/*.c plugins/*/*.[ch] plugin-api/backfill/*.h tests/*.c tests/plugins/*.c
+	clang-format -i daemon/*.[ch] cli/*.[ch] plugins/*.c plugins/*/*.[ch] plugin-api/backfill/*.h tests/*.c tests/plugins/*.c
 
 format-check:
-	clang-format --dry-run --Werror daemon/*.[ch] plugins/*.c plugins/*/*.[ch] plugin-api/backfill/*.h tests/*.c tests/plugins/*.c
+	clang-format --dry-run --Werror daemon/*.[ch] cli/*.[ch] plugins/*.c plugins/*/*.[ch] plugin-api/backfill/*.h tests/*.c tests/plugins/*.c
 
 clean:
 	rm -rf $(BUILD)
+
+# ---- backfillctl: the operator's CLI (cli/; libpq and jansson, no daemon code)
+CLI_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard cli/*.c))
+CLI_CFLAGS := $(shell $(PKG_CONFIG) --cflags libpq jansson 2>/dev/null)
+CLI_LIBS := $(shell $(PKG_CONFIG) --libs libpq jansson 2>/dev/null)
+
+$(BUILD)/cli/%.o: cli/%.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)$(CC) -D_GNU_SOURCE -Icli -DBACKFILLD_VERSION='"$(VERSION)"' $(CLI_CFLAGS) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/backfillctl: $(CLI_OBJS)
+	$(call say,LINK,$@)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CLI_LIBS)
 
 # ---- install ---------------------------------------------------------------
 SBINDIR ?= $(PREFIX)/sbin
@@ -149,16 +161,37 @@ INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(PREFIX)/share/pkgconfig
 SQLDIR ?= $(PREFIX)/share/backfill/sql
 UNITDIR ?= $(PREFIX)/lib/systemd/system
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+MAN_PAGES := $(BUILD)/man/backfilld.8 $(BUILD)/man/backfilld.ini.5 $(BUILD)/man/backfillctl.1
 
-$(BUILD)/backfill-plugin.pc: plugin-api/backfill-plugin.pc.in Makefile
+# The files below name installed paths: remade whenever a path variable
+# changes (make install PREFIX=/usr after a PREFIX=/usr/local build).
+INSTALL_PATHS := $(PREFIX) $(SBINDIR) $(BINDIR) $(SQLDIR) $(UNITDIR) $(SYSUSERSDIR) $(SYSCONFDIR) $(PLUGINDIR) $(VERSION)
+$(BUILD)/install-paths: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(INSTALL_PATHS)' | cmp -s - $@ || echo '$(INSTALL_PATHS)' > $@
+.PHONY: FORCE
+FORCE:
+
+# man/ names the default paths; the installed pages name the installed ones
+$(BUILD)/man/%: man/% Makefile $(BUILD)/install-paths
+	@mkdir -p $(dir $@)
+	$(call say,GEN,$@)sed -e 's|/usr/local/sbin/backfilld|$(SBINDIR)/backfilld|g' -e 's|/usr/local/bin/backfillctl|$(BINDIR)/backfillctl|g' \
+		-e 's|/usr/local/share/backfill/sql|$(SQLDIR)|g' -e 's|/usr/local/lib/systemd/system|$(UNITDIR)|g' \
+		-e 's|/usr/local/lib/sysusers.d|$(SYSUSERSDIR)|g' -e 's|/etc/backfill|$(SYSCONFDIR)/backfill|g' \
+		-e 's|/usr/lib/backfill|$(PLUGINDIR)|g' $< > $@
+
+$(BUILD)/backfill-plugin.pc: plugin-api/backfill-plugin.pc.in Makefile $(BUILD)/install-paths
 	@mkdir -p $(dir $@)
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@PLUGINDIR@|$(PLUGINDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
 
-$(BUILD)/backfilld.service: systemd/backfilld.service Makefile
+$(BUILD)/backfilld.service: systemd/backfilld.service Makefile $(BUILD)/install-paths
 	@mkdir -p $(dir $@)
 	sed -e 's|/usr/local/sbin/backfilld|$(SBINDIR)/backfilld|' -e 's|/etc/backfill|$(SYSCONFDIR)/backfill|g' -e 's|/usr/lib/backfill|$(PLUGINDIR)|' $< > $@
 
-install: $(BUILD)/backfilld $(PLUGIN_SOS) $(BUILD)/backfill-plugin.pc $(BUILD)/backfilld.service
+install: $(BUILD)/backfilld $(BUILD)/backfillctl $(PLUGIN_SOS) $(BUILD)/backfill-plugin.pc $(BUILD)/backfilld.service $(MAN_PAGES)
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(INCLUDEDIR)/backfill \
 		$(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(SQLDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/backfill
 	install -m 755 $(BUILD)/backfilld $(DESTDIR)$(SBINDIR)/backfilld
@@ -167,6 +200,13 @@ install: $(BUILD)/backfilld $(PLUGIN_SOS) $(BUILD)/backfill-plugin.pc $(BUILD)/b
 	install -m 644 $(BUILD)/backfill-plugin.pc $(DESTDIR)$(PKGCONFIGDIR)/backfill-plugin.pc
 	install -m 644 $(SQL_FILES) $(DESTDIR)$(SQLDIR)/
 	install -m 644 $(BUILD)/backfilld.service $(DESTDIR)$(UNITDIR)/backfilld.service
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(SYSUSERSDIR)
+	install -m 755 $(BUILD)/backfillctl $(DESTDIR)$(BINDIR)/backfillctl
+	install -m 644 $(BUILD)/man/backfillctl.1 $(DESTDIR)$(MANDIR)/man1/backfillctl.1
+	install -m 644 $(BUILD)/man/backfilld.ini.5 $(DESTDIR)$(MANDIR)/man5/backfilld.ini.5
+	install -m 644 $(BUILD)/man/backfilld.8 $(DESTDIR)$(MANDIR)/man8/backfilld.8
+	install -m 644 systemd/backfill.sysusers $(DESTDIR)$(SYSUSERSDIR)/backfill.conf
 	@# never overwrite an operator's configuration
 	test -e $(DESTDIR)$(SYSCONFDIR)/backfill/backfilld.ini || \
 		install -m 644 config/backfilld.ini $(DESTDIR)$(SYSCONFDIR)/backfill/backfilld.ini
@@ -175,6 +215,9 @@ uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/backfilld $(DESTDIR)$(INCLUDEDIR)/backfill/plugin.h \
 		$(DESTDIR)$(PKGCONFIGDIR)/backfill-plugin.pc $(DESTDIR)$(UNITDIR)/backfilld.service
 	rm -f $(addprefix $(DESTDIR)$(PLUGINDIR)/,$(notdir $(PLUGIN_SOS)))
+	rm -f $(DESTDIR)$(BINDIR)/backfillctl $(DESTDIR)$(MANDIR)/man1/backfillctl.1 \
+		$(DESTDIR)$(MANDIR)/man5/backfilld.ini.5 $(DESTDIR)$(MANDIR)/man8/backfilld.8 \
+		$(DESTDIR)$(SYSUSERSDIR)/backfill.conf
 	rm -f $(addprefix $(DESTDIR)$(SQLDIR)/,$(notdir $(SQL_FILES)))
 	-rmdir $(DESTDIR)$(INCLUDEDIR)/backfill $(DESTDIR)$(SQLDIR) $(DESTDIR)$(PLUGINDIR) 2>/dev/null
 	@echo "kept $(DESTDIR)$(SYSCONFDIR)/backfill/backfilld.ini (remove it by hand if you want)"

@@ -2,6 +2,7 @@
  * environment and command-line overrides, validation and printing. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <ini.h>
@@ -52,6 +53,12 @@ const struct bf_config_key config_keys[] = {
     {"daemon", "stale_job_lock_timeout", CONFIG_TYPE_INT, OFF(stale_job_lock_timeout_s), 1, 604800,
      "1800", "BACKFILL_STALE_JOB_LOCK_TIMEOUT", "stale-job-lock-timeout", true,
      "seconds after which an unknown owner's job lock is released (attempt refunded)"},
+    {"admin", "listen", CONFIG_TYPE_LISTEN, OFF(admin_listen), 0, 0, "127.0.0.1:9187",
+     "BACKFILL_ADMIN_LISTEN", "admin-listen", false,
+     "HOST:PORT of the metrics, health and admin HTTP endpoint (empty disables it)"},
+    {"admin", "token", CONFIG_TYPE_SECRET, OFF(admin_token), 0, 0, "", "BACKFILL_ADMIN_TOKEN",
+     "admin-token", false,
+     "bearer token the admin API's changing endpoints require (empty: none; never printed)"},
 };
 const size_t config_nkeys = sizeof(config_keys) / sizeof(config_keys[0]);
 
@@ -193,6 +200,54 @@ static bool valid_identifier(const char *s, size_t max)
  * so they are identifiers too. */
 static bool valid_queue_name(const char *s) { return valid_identifier(s, CONFIG_NAME_MAX - 1); }
 
+#define ADMIN_TOKEN_MAX 256
+
+bool config_parse_listen(const char *value, char *host, size_t host_size, int *port, bool *loopback)
+{
+	const char *colon = strrchr(value, ':');
+	if (!colon || colon == value)
+		return false;
+	long n;
+	const char *p = colon + 1;
+	if (!*p || strspn(p, "0123456789") != strlen(p) || !parse_long(p, &n) || n < 1 || n > 65535)
+		return false;
+	const char *h = value;
+	size_t hl = (size_t)(colon - value);
+	bool bracketed = h[0] == '[';
+	if (bracketed) {
+		if (hl < 3 || h[hl - 1] != ']')
+			return false;
+		h++;
+		hl -= 2;
+	}
+	char buf[INET6_ADDRSTRLEN + 1];
+	if (hl >= sizeof(buf))
+		return false;
+	memcpy(buf, h, hl);
+	buf[hl] = '\0';
+	unsigned char addr[sizeof(struct in6_addr)];
+	if (bracketed) {
+		if (inet_pton(AF_INET6, buf, addr) != 1)
+			return false;
+		*loopback = memcmp(addr, &in6addr_loopback, sizeof(struct in6_addr)) == 0;
+	} else if (strcmp(buf, "localhost") == 0) {
+		/* one address, whatever the resolver would list first */
+		snprintf(buf, sizeof(buf), "127.0.0.1");
+		hl = strlen(buf);
+		*loopback = true;
+	} else {
+		/* inet_pton accepts only dotted quads, no "127.1" shorthands */
+		if (inet_pton(AF_INET, buf, addr) != 1)
+			return false;
+		*loopback = addr[0] == 127;
+	}
+	if (hl >= host_size)
+		return false;
+	memcpy(host, buf, hl + 1);
+	*port = (int)n;
+	return true;
+}
+
 static void set_source(struct bf_config *cfg, size_t idx, const char *source)
 {
 	free(cfg->sources[idx]);
@@ -207,7 +262,34 @@ static int set_key(struct bf_config *cfg, size_t idx, const char *value, const c
 	switch (k->type) {
 	case CONFIG_TYPE_STRING:
 	case CONFIG_TYPE_CONNINFO:
-	case CONFIG_TYPE_SCHEMA: {
+	case CONFIG_TYPE_SCHEMA:
+	case CONFIG_TYPE_LISTEN:
+	case CONFIG_TYPE_SECRET: {
+		if (k->type == CONFIG_TYPE_LISTEN && value[0] != '\0') {
+			char host[64];
+			int port;
+			bool loopback;
+			if (!config_parse_listen(value, host, sizeof(host), &port, &loopback)) {
+				*err = xasprintf("%s: [%s] %s = \"%s\" must be HOST:PORT with HOST an IPv4 "
+				                 "address, an [IPv6] address in brackets or localhost (e.g. "
+				                 "127.0.0.1:9187), or empty to disable the endpoint",
+				                 source, k->section, k->name, value);
+				return -1;
+			}
+		}
+		if (k->type == CONFIG_TYPE_SECRET) {
+			size_t n = strlen(value);
+			bool printable = true;
+			for (size_t i = 0; i < n; i++)
+				printable &= value[i] > 0x20 && value[i] < 0x7f;
+			/* the value itself never goes into a message */
+			if (!printable || n > ADMIN_TOKEN_MAX) {
+				*err = xasprintf("%s: [%s] %s must be at most %d printable ASCII characters "
+				                 "without blanks (the value is not shown)",
+				                 source, k->section, k->name, ADMIN_TOKEN_MAX);
+				return -1;
+			}
+		}
 		if (k->type == CONFIG_TYPE_SCHEMA && !valid_identifier(value, 58)) {
 			*err = xasprintf("%s: [%s] %s = \"%s\" is not a valid schema name "
 			                 "(lower-case letters, digits and _, starting with a letter or _, "
@@ -379,7 +461,7 @@ static int on_ini_entry(void *user, const char *section, const char *name, const
 	}
 	if (section[0] == '\0') {
 		st->err = xasprintf("key \"%s\" is outside any section; put it under [database], "
-		                    "[daemon], [queue.NAME] or a plugin's section",
+		                    "[daemon], [admin], [queue.NAME] or a plugin's section",
 		                    name);
 		return 0;
 	}
@@ -582,7 +664,8 @@ void config_free(struct bf_config *cfg)
 		return;
 	for (size_t i = 0; i < config_nkeys; i++) {
 		enum bf_config_type t = config_keys[i].type;
-		if (t == CONFIG_TYPE_STRING || t == CONFIG_TYPE_CONNINFO || t == CONFIG_TYPE_SCHEMA)
+		if (t == CONFIG_TYPE_STRING || t == CONFIG_TYPE_CONNINFO || t == CONFIG_TYPE_SCHEMA ||
+		    t == CONFIG_TYPE_LISTEN || t == CONFIG_TYPE_SECRET)
 			free(*(char **)(void *)((char *)cfg + config_keys[i].offset));
 		if (cfg->sources)
 			free(cfg->sources[i]);
@@ -679,7 +762,11 @@ void config_print(const struct bf_config *cfg, FILE *out)
 		}
 		case CONFIG_TYPE_STRING:
 		case CONFIG_TYPE_SCHEMA:
+		case CONFIG_TYPE_LISTEN:
 			snprintf(value, sizeof(value), "%s", *(char *const *)(const void *)field);
+			break;
+		case CONFIG_TYPE_SECRET:
+			snprintf(value, sizeof(value), "%s", (*(char *const *)(const void *)field)[0] ? "***" : "");
 			break;
 		case CONFIG_TYPE_INT:
 			snprintf(value, sizeof(value), "%d", *(const int *)(const void *)field);
@@ -736,6 +823,8 @@ static bool key_equal(const struct bf_config_key *k, const struct bf_config *a, 
 	case CONFIG_TYPE_STRING:
 	case CONFIG_TYPE_CONNINFO:
 	case CONFIG_TYPE_SCHEMA:
+	case CONFIG_TYPE_LISTEN:
+	case CONFIG_TYPE_SECRET:
 		return strcmp(*(char *const *)(const void *)fa, *(char *const *)(const void *)fb) == 0;
 	case CONFIG_TYPE_INT:
 		return *(const int *)(const void *)fa == *(const int *)(const void *)fb;
@@ -779,7 +868,9 @@ size_t config_keep_restart_only(struct bf_config *fresh, const struct bf_config 
 		switch (k->type) {
 		case CONFIG_TYPE_STRING:
 		case CONFIG_TYPE_CONNINFO:
-		case CONFIG_TYPE_SCHEMA: {
+		case CONFIG_TYPE_SCHEMA:
+		case CONFIG_TYPE_LISTEN:
+		case CONFIG_TYPE_SECRET: {
 			char **slot = (char **)(void *)ff;
 			free(*slot);
 			*slot = xstrdup(*(char *const *)(const void *)rf);

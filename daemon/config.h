@@ -20,6 +20,8 @@ enum bf_config_type {
 	CONFIG_TYPE_SCHEMA,    /* SQL identifier [a-z_][a-z0-9_]*, at most 58 (the NOTIFY
 	                          channel "<schema>.jobs" must fit 63 bytes) */
 	CONFIG_TYPE_CONNINFO,  /* libpq URL or key=value string; masked in output */
+	CONFIG_TYPE_LISTEN,    /* HOST:PORT (IPv4, [IPv6] or localhost), or empty: off */
+	CONFIG_TYPE_SECRET,    /* printable ASCII without blanks, may be empty; never printed */
 };
 
 struct bf_config_key {
@@ -65,6 +67,8 @@ struct bf_config {
 	int stale_lock_cleanup_interval_s; /* 0: off */
 	int stale_queue_lock_timeout_s;
 	int stale_job_lock_timeout_s;
+	char *admin_listen; /* "" : no admin/metrics HTTP endpoint */
+	char *admin_token;  /* "" : none */
 
 	struct bf_queue_config *queues;
 	size_t nqueues;
@@ -107,6 +111,13 @@ void config_print(const struct bf_config *cfg, FILE *out);
 
 /* A copy of a libpq conninfo/URL with any password replaced by "***". */
 char *config_mask_conninfo(const char *conninfo);
+
+/* An [admin] listen value split into host (without IPv6 brackets;
+ * "localhost" becomes 127.0.0.1) and port; *loopback tells whether only
+ * this machine can connect.  false if the value is not HOST:PORT (an empty
+ * value is "off", not an address). */
+__attribute__((warn_unused_result)) bool config_parse_listen(const char *value, char *host, size_t host_size,
+                                                             int *port, bool *loopback);
 
 /* The pool settings for a queue, or NULL. */
 const struct bf_queue_config *config_queue(const struct bf_config *cfg, const char *name);

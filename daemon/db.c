@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 
 static char *xstrdup(const char *s)
 {
@@ -70,6 +71,7 @@ int db_connect(struct bf_db *db, bool listen)
 		char *msg = xstrdup(PQerrorMessage(c));
 		one_line(msg);
 		log_error("database: cannot connect to %s: %s", db->masked, msg);
+		metrics_db_error(METRICS_CONN_JOBS);
 		free(msg);
 		PQfinish(c);
 		return -1;
@@ -105,6 +107,7 @@ static PGresult *check_result(struct bf_db *db, const char *what, PGresult *r)
 	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
 		return r;
+	metrics_db_error(METRICS_CONN_JOBS);
 	char *msg = xstrdup(r ? PQresultErrorMessage(r) : PQerrorMessage(db->conn));
 	one_line(msg);
 	bool broken = PQstatus(db->conn) == CONNECTION_BAD;

@@ -20,6 +20,7 @@
 #include "jobsql.h"
 #include "loader.h"
 #include "log.h"
+#include "metrics.h"
 #include "pool.h"
 
 enum bf_dispatch_state {
@@ -169,6 +170,12 @@ static int flush_finished(struct bf_dispatch *d)
 	size_t n = 0;
 	for (struct bf_job *j = d->finished, *next; j; j = next) {
 		next = j->next;
+		enum bf_metrics_outcome o = METRICS_OUTCOME_COMPLETED;
+		if (j->outcome == JOB_OUTCOME_FAIL || (j->outcome == JOB_OUTCOME_RETRY && j->attempts >= j->max_attempts))
+			o = METRICS_OUTCOME_DEAD;
+		else if (j->outcome == JOB_OUTCOME_RETRY)
+			o = METRICS_OUTCOME_RETRIED;
+		metrics_job_finished(j->queue, j->task, o, (double)(j->finished_us - j->started_us) / 1e6);
 		job_free(j);
 		n++;
 	}
@@ -211,6 +218,7 @@ static int claim_for(struct bf_dispatch *d, struct bf_pool *p)
 			abort();
 		}
 		log_job(LOG_LEVEL_DEBUG, j, "claimed (task %s)", j->task);
+		metrics_jobs_claimed(j->queue, j->task, 1);
 		running_add(d, j->id);
 		pool_submit(p, j);
 	}
@@ -377,6 +385,7 @@ static void on_reconnect(evutil_socket_t fd, short what, void *arg)
 	if (connect_db(d) == 0) {
 		log_info("database: reconnected to %s after %d failed attempt(s)", d->db.masked,
 		         d->reconnect_failures);
+		metrics_db_reconnect(METRICS_CONN_JOBS);
 		d->reconnect_failures = 0;
 		wake_all_pools(d);
 		tick(d);
@@ -431,6 +440,7 @@ static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
 	}
 	int released = 0;
 	if (jobsql_recover_dead(&d->db, d->worker_id, &released) == 0 && released > 0) {
+		metrics_dead_workers_recovered(released);
 		log_warn("released %d job(s) of dead worker(s); they will run again", released);
 		wake_all_pools(d);
 		tick(d);
@@ -683,6 +693,16 @@ bool dispatch_finished(const struct bf_dispatch *d) { return d->state == DISPATC
 bool dispatch_idle(const struct bf_dispatch *d) { return d->nrunning == 0 && all_idle(d); }
 
 const char *dispatch_worker_id(const struct bf_dispatch *d) { return d->worker_id; }
+
+size_t dispatch_pools(const struct bf_dispatch *d, struct bf_metrics_pool *out, size_t max)
+{
+	for (size_t i = 0; i < d->npools && i < max; i++) {
+		out[i].queue = d->pools[i]->name;
+		out[i].concurrency = d->pools[i]->concurrency;
+		out[i].in_flight = d->pools[i]->in_flight;
+	}
+	return d->npools;
+}
 
 void dispatch_free(struct bf_dispatch *d)
 {

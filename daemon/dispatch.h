@@ -6,6 +6,7 @@
 #define BACKFILLD_DISPATCH_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct event_base;
 struct bf_config;
@@ -39,6 +40,10 @@ bool dispatch_finished(const struct bf_dispatch *d);
 bool dispatch_idle(const struct bf_dispatch *d);
 
 const char *dispatch_worker_id(const struct bf_dispatch *d);
+
+/* Fills out[0 .. min(n, max)) with the pools' state; returns n. */
+struct bf_metrics_pool;
+size_t dispatch_pools(const struct bf_dispatch *d, struct bf_metrics_pool *out, size_t max);
 
 /* Frees everything; joins worker threads only if dispatch_idle().  NULL is
  * a no-op. */

@@ -9,6 +9,7 @@
 #include "db.h"
 #include "jobsql.h"
 #include "log.h"
+#include "metrics.h"
 
 #define DLQ_SWEEP_BATCH 100
 #define DLQ_BACKOFF_MAX_SHIFT 5 /* wait at most 32x the interval after failures */
@@ -42,6 +43,7 @@ static void on_dlq(evutil_socket_t fd, short what, void *arg)
 		if (rc == 0)
 			moved_total += moved;
 	} while (rc == 0 && moved == DLQ_SWEEP_BATCH);
+	metrics_dlq_swept(moved_total);
 	if (rc == 0) {
 		j->dlq_failures = 0;
 		if (moved_total > 0)
@@ -67,6 +69,7 @@ static void on_cleanup(evutil_socket_t fd, short what, void *arg)
 	if (db_connected(j->db) &&
 	    jobsql_release_stale_locks(j->db, j->cfg->stale_queue_lock_timeout_s,
 	                               j->cfg->stale_job_lock_timeout_s, &serial, &jobs) == 0) {
+		metrics_cleanup_released(serial, jobs);
 		if (serial > 0 || jobs > 0)
 			log_warn("stale-lock cleanup: released %d serial-key lock(s) and %d job lock(s) "
 			         "held by unknown workers",

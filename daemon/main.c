@@ -10,12 +10,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "backoff.h"
 #include "config.h"
 #include "db.h"
 #include "dispatch.h"
 #include "loader.h"
 #include "log.h"
+#include "metrics.h"
 #include "migrate.h"
 #include "sdnotify.h"
 
@@ -97,7 +99,24 @@ struct reload_ctx {
 	const struct bf_config_args *args;
 	struct bf_config **cfg; /* the running configuration (replaced) */
 	struct bf_dispatch *d;
+	struct bf_admin *admin; /* NULL: no HTTP endpoint */
 };
+
+/* Metric labels: configured queues and loaded tasks, nothing else. */
+static void register_metric_labels(const struct bf_config *cfg, const struct bf_loader *loader)
+{
+	for (size_t i = 0; i < cfg->nqueues; i++)
+		metrics_register_queue(cfg->queues[i].name);
+	for (size_t i = 0; loader && i < loader_ntasks(loader); i++)
+		metrics_register_task(loader_task(loader, i)->name);
+}
+
+/* What the HTTP endpoint reads from the dispatcher. */
+static const char *admin_worker_id(void *arg) { return dispatch_worker_id(arg); }
+static size_t admin_pools(void *arg, struct bf_metrics_pool *out, size_t max)
+{
+	return dispatch_pools(arg, out, max);
+}
 
 static void notify_reloading(void)
 {
@@ -127,8 +146,10 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	}
 	config_keep_restart_only(fresh, *rc->cfg);
 	log_set_level(fresh->log_level);
+	register_metric_labels(fresh, NULL); /* new queues */
 	if (dispatch_reconfigure(rc->d, fresh) < 0)
 		log_error("reload: some pools could not grow; they keep their previous size");
+	admin_reconfigure(rc->admin, fresh);
 	config_free(*rc->cfg);
 	*rc->cfg = fresh;
 	log_info("reload: configuration reloaded%s%s", fresh->config_path ? " from " : "",
@@ -245,6 +266,7 @@ int main(int argc, char **argv)
 	struct bf_loader *loader = NULL;
 	struct event_base *base = NULL;
 	struct bf_dispatch *d = NULL;
+	struct bf_admin *admin = NULL;
 	struct event *sig_term = NULL, *sig_int = NULL, *sig_hup = NULL;
 
 	struct reload_ctx reload = {.args = &args, .cfg = &cfg};
@@ -252,6 +274,8 @@ int main(int argc, char **argv)
 		rc = EXIT_CONFIG;
 		goto out;
 	}
+	metrics_init();
+	register_metric_labels(cfg, loader);
 
 	struct bf_db db;
 	db_init(&db, cfg->database_url, cfg->schema);
@@ -279,6 +303,14 @@ int main(int argc, char **argv)
 	if (!d) {
 		rc = EXIT_FAILURE_RUNTIME;
 		goto out;
+	}
+	if (mode == MODE_RUN) {
+		const struct bf_admin_hooks hooks = {.pools = admin_pools, .worker_id = admin_worker_id, .arg = d};
+		if (admin_new(base, cfg, loader, &hooks, &admin) < 0) {
+			rc = EXIT_FAILURE_RUNTIME;
+			goto out;
+		}
+		reload.admin = admin;
 	}
 	sig_term = evsignal_new(base, SIGTERM, on_stop_signal, d);
 	sig_int = evsignal_new(base, SIGINT, on_stop_signal, d);
@@ -312,10 +344,12 @@ out:
 		event_free(sig_int);
 	if (sig_hup)
 		event_free(sig_hup);
+	admin_free(admin);
 	dispatch_free(d);
 	if (base)
 		event_base_free(base);
 	loader_free(loader);
+	metrics_free();
 	config_free(cfg);
 	free(overrides);
 	return rc;

@@ -164,6 +164,8 @@ START_TEST(defaults_without_file)
 	ck_assert_int_eq(cfg->shutdown_timeout_s, 30);
 	ck_assert_int_eq(cfg->heartbeat_interval_s, 5);
 	ck_assert_int_eq(cfg->heartbeat_timeout_s, 30);
+	ck_assert_str_eq(cfg->admin_listen, "127.0.0.1:9187");
+	ck_assert_str_eq(cfg->admin_token, "");
 	ck_assert_ptr_null(cfg->config_path);
 
 	ck_assert_uint_eq(cfg->nqueues, 2);
@@ -259,6 +261,10 @@ static const char precedence_ini[] = "; comment\n"
                                      "stale_queue_lock_timeout = 600\n"
                                      "stale_job_lock_timeout = 3600\n"
                                      "\n"
+                                     "[admin]\n"
+                                     "listen = [::1]:9300\n"
+                                     "token = from-the-ini-file\n"
+                                     "\n"
                                      "[queue.fast]\n"
                                      "concurrency = 3\n"
                                      "[queue.reports]\n"
@@ -282,6 +288,8 @@ START_TEST(ini_overrides_defaults)
 	ck_assert_int_eq(cfg->stale_lock_cleanup_interval_s, 120);
 	ck_assert_int_eq(cfg->stale_queue_lock_timeout_s, 600);
 	ck_assert_int_eq(cfg->stale_job_lock_timeout_s, 3600);
+	ck_assert_str_eq(cfg->admin_listen, "[::1]:9300");
+	ck_assert_str_eq(cfg->admin_token, "from-the-ini-file");
 	for (size_t i = 0; i < config_nkeys; i++)
 		ck_assert_msg(strstr(cfg->sources[i], path) == cfg->sources[i],
 		              "source of %s is [%s], expected the file", config_keys[i].name,
@@ -312,6 +320,8 @@ START_TEST(environment_overrides_ini)
 		"FAST_QUEUE_CONCURRENCY=0",
 		"REPORTS_QUEUE_CONCURRENCY=4",
 		"ARCHIVE_QUEUE_CONCURRENCY=1", /* a queue neither default nor in the file */
+		"BACKFILL_ADMIN_LISTEN=",      /* empty: the endpoint is off */
+		"BACKFILL_ADMIN_TOKEN=from-the-environment",
 		NULL,
 	};
 	char path[PATH_MAX];
@@ -324,6 +334,9 @@ START_TEST(environment_overrides_ini)
 	ck_assert_str_eq(source_of(cfg, "url"), "environment DATABASE_URL");
 	ck_assert_str_eq(source_of(cfg, "schema"), "environment BACKFILL_SCHEMA");
 	ck_assert_str_eq(source_of(cfg, "poll_interval_ms"), "environment POLL_INTERVAL_MS");
+	ck_assert_str_eq(cfg->admin_listen, "");
+	ck_assert_str_eq(source_of(cfg, "listen"), "environment BACKFILL_ADMIN_LISTEN");
+	ck_assert_str_eq(cfg->admin_token, "from-the-environment");
 	/* untouched by the environment: still from the file */
 	ck_assert_str_eq(cfg->plugin_dir, "/ini/plugins");
 	ck_assert_ptr_nonnull(strstr(source_of(cfg, "plugin_dir"), path));
@@ -456,6 +469,94 @@ START_TEST(values_accepted)
 	const struct bf_config_override q[] = {{"queue", "fast=1024"}};
 	cfg = load_ok(NULL, NULL, q, 1, NULL, 0);
 	ck_assert_int_eq(config_queue(cfg, "fast")->concurrency, 1024);
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(admin_listen_values)
+{
+	static const struct {
+		const char *value;
+		const char *host;
+		int port;
+		bool loopback;
+	} good[] = {
+	    {"127.0.0.1:9187", "127.0.0.1", 9187, true}, {"127.8.9.10:1", "127.8.9.10", 1, true},
+	    {"localhost:65535", "127.0.0.1", 65535, true}, {"[::1]:9187", "::1", 9187, true},
+	    {"0.0.0.0:9187", "0.0.0.0", 9187, false},     {"[::]:80", "::", 80, false},
+	    {"10.1.2.3:8080", "10.1.2.3", 8080, false},    {"[fe80::1]:9187", "fe80::1", 9187, false},
+	};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		char host[64];
+		int port = 0;
+		bool loopback = !good[i].loopback;
+		ck_assert_msg(config_parse_listen(good[i].value, host, sizeof(host), &port, &loopback), "%s",
+		              good[i].value);
+		ck_assert_str_eq(host, good[i].host);
+		ck_assert_int_eq(port, good[i].port);
+		ck_assert_msg(loopback == good[i].loopback, "%s: loopback %d", good[i].value, loopback);
+		const struct bf_config_override ov[] = {{"admin-listen", good[i].value}};
+		struct bf_config *cfg = load_ok(NULL, NULL, ov, 1, NULL, 0);
+		ck_assert_str_eq(cfg->admin_listen, good[i].value);
+		config_free(cfg);
+	}
+	static const char *const bad[] = {"9187",          ":9187",           "127.0.0.1",     "127.0.0.1:",
+	                                  "127.0.0.1:0",   "127.0.0.1:65536", "127.0.0.1:-1",  "127.0.0.1:80x",
+	                                  "127.0.0.1: 80", "127.1:80",        "::1:9187",      "[::1:9187",
+	                                  "[]:80",         "[127.0.0.1]:80",  "example.org:80", "*:80",
+	                                  " 127.0.0.1:80"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char host[64];
+		int port;
+		bool loopback;
+		ck_assert_msg(!config_parse_listen(bad[i], host, sizeof(host), &port, &loopback), "%s accepted",
+		              bad[i]);
+		const struct bf_config_override ov[] = {{"admin-listen", bad[i]}};
+		char *err = load_err(NULL, NULL, ov, 1, NULL, 0);
+		char want[128];
+		snprintf(want, sizeof(want), "[admin] listen = \"%s\" must be HOST:PORT", bad[i]);
+		expect_contains(err, "flag --admin-listen: ", want, "or empty to disable", (const char *)NULL);
+		free(err);
+	}
+	/* a host too long for the caller's buffer */
+	char small[4];
+	int port;
+	bool loopback;
+	ck_assert(!config_parse_listen("10.1.2.3:80", small, sizeof(small), &port, &loopback));
+}
+END_TEST
+
+START_TEST(admin_token_is_checked_and_never_shown)
+{
+	char *env[] = {"BACKFILL_ADMIN_TOKEN=s3cret token", NULL};
+	char *err = load_err(NULL, env, NULL, 0, NULL, 0);
+	expect_contains(err, "environment BACKFILL_ADMIN_TOKEN: [admin] token must be",
+	                "printable ASCII characters without blanks", (const char *)NULL);
+	ck_assert_ptr_null(strstr(err, "s3cret"));
+	free(err);
+	char long_token[300];
+	memset(long_token, 'x', sizeof(long_token) - 1);
+	long_token[sizeof(long_token) - 1] = '\0';
+	const struct bf_config_override ov[] = {{"admin-token", long_token}};
+	err = load_err(NULL, NULL, ov, 1, NULL, 0);
+	expect_contains(err, "flag --admin-token: ", "at most 256", (const char *)NULL);
+	ck_assert_ptr_null(strstr(err, "xxxxxxxx"));
+	free(err);
+	char path[PATH_MAX];
+	struct bf_config *cfg = load_ok("[admin]\ntoken = hunter2-is-the-token\n", NULL, NULL, 0, path, sizeof(path));
+	ck_assert_str_eq(cfg->admin_token, "hunter2-is-the-token");
+	char *text = print_config(cfg);
+	ck_assert_ptr_null(strstr(text, "hunter2"));
+	char want[PATH_MAX + 128];
+	snprintf(want, sizeof(want), "\n[admin]\nlisten = 127.0.0.1:9187    ; default\ntoken = ***    ; %s:2\n", path);
+	expect_contains(text, want, (const char *)NULL);
+	free(text);
+	config_free(cfg);
+	/* without a token nothing is masked */
+	cfg = load_ok(NULL, NULL, NULL, 0, NULL, 0);
+	text = print_config(cfg);
+	expect_contains(text, "\ntoken =     ; default\n", (const char *)NULL);
+	free(text);
 	config_free(cfg);
 }
 END_TEST
@@ -907,6 +1008,8 @@ static Suite *config_suite(void)
 	tcase_add_test(precedence, flags_override_environment);
 	tcase_add_test(precedence, flags_without_file_or_environment);
 	tcase_add_test(precedence, values_accepted);
+	tcase_add_test(precedence, admin_listen_values);
+	tcase_add_test(precedence, admin_token_is_checked_and_never_shown);
 	tcase_add_test(precedence, plugin_sections_keep_keys_in_order);
 	suite_add_tcase(s, precedence);
 
