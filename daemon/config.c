@@ -29,6 +29,9 @@ const struct bf_config_key config_keys[] = {
      "BACKFILL_PLUGIN_DIR", "plugin-dir", false, "directory of task plugins (*.so)"},
     {"daemon", "log_level", CONFIG_TYPE_LOG_LEVEL, OFF(log_level), 0, 0, "info",
      "BACKFILL_LOG_LEVEL", "log-level", true, "error, warn, info or debug"},
+    {"daemon", "log_format", CONFIG_TYPE_LOG_FORMAT, OFF(log_format), 0, 0, "text",
+     "BACKFILL_LOG_FORMAT", "log-format", true,
+     "text, or json for one JSON object per line"},
     {"daemon", "poll_interval_ms", CONFIG_TYPE_INT, OFF(poll_interval_ms), 10, 3600000, "200",
      "POLL_INTERVAL_MS", "poll-interval-ms", true,
      "fallback poll for scheduled and retried jobs (NOTIFY wakes at once)"},
@@ -334,6 +337,16 @@ static int set_key(struct bf_config *cfg, size_t idx, const char *value, const c
 			return -1;
 		}
 		*(enum bf_log_level *)(void *)field = level;
+		break;
+	}
+	case CONFIG_TYPE_LOG_FORMAT: {
+		enum bf_log_format format;
+		if (!log_format_parse(value, &format)) {
+			*err = xasprintf("%s: [%s] %s = \"%s\" must be text or json", source, k->section,
+			                 k->name, value);
+			return -1;
+		}
+		*(enum bf_log_format *)(void *)field = format;
 		break;
 	}
 	}
@@ -778,6 +791,10 @@ void config_print(const struct bf_config *cfg, FILE *out)
 			snprintf(value, sizeof(value), "%s",
 			         log_level_name(*(const enum bf_log_level *)(const void *)field));
 			break;
+		case CONFIG_TYPE_LOG_FORMAT:
+			snprintf(value, sizeof(value), "%s",
+			         *(const enum bf_log_format *)(const void *)field == LOG_FORMAT_JSON ? "json" : "text");
+			break;
 		}
 		fprintf(out, "%s = %s    ; %s\n", k->name, value, cfg->sources[i]);
 	}
@@ -832,6 +849,8 @@ static bool key_equal(const struct bf_config_key *k, const struct bf_config *a, 
 		return *(const bool *)(const void *)fa == *(const bool *)(const void *)fb;
 	case CONFIG_TYPE_LOG_LEVEL:
 		return *(const enum bf_log_level *)(const void *)fa == *(const enum bf_log_level *)(const void *)fb;
+	case CONFIG_TYPE_LOG_FORMAT:
+		return *(const enum bf_log_format *)(const void *)fa == *(const enum bf_log_format *)(const void *)fb;
 	}
 	return false;
 }
@@ -884,6 +903,9 @@ size_t config_keep_restart_only(struct bf_config *fresh, const struct bf_config 
 			break;
 		case CONFIG_TYPE_LOG_LEVEL:
 			*(enum bf_log_level *)(void *)ff = *(const enum bf_log_level *)(const void *)rf;
+			break;
+		case CONFIG_TYPE_LOG_FORMAT:
+			*(enum bf_log_format *)(void *)ff = *(const enum bf_log_format *)(const void *)rf;
 			break;
 		}
 		set_source(fresh, i, running->sources[i]);

@@ -17,6 +17,7 @@ enum bf_config_type {
 	CONFIG_TYPE_INT,       /* integer within [min, max] */
 	CONFIG_TYPE_BOOL,      /* true/false, yes/no, on/off, 1/0 */
 	CONFIG_TYPE_LOG_LEVEL, /* error, warn, info, debug */
+	CONFIG_TYPE_LOG_FORMAT, /* text, json */
 	CONFIG_TYPE_SCHEMA,    /* SQL identifier [a-z_][a-z0-9_]*, at most 58 (the NOTIFY
 	                          channel "<schema>.jobs" must fit 63 bytes) */
 	CONFIG_TYPE_CONNINFO,  /* libpq URL or key=value string; masked in output */
@@ -59,6 +60,7 @@ struct bf_config {
 	bool auto_migrate;
 	char *plugin_dir;
 	enum bf_log_level log_level;
+	enum bf_log_format log_format;
 	int poll_interval_ms;
 	int shutdown_timeout_s;
 	int heartbeat_interval_s;

@@ -14,6 +14,38 @@
 
 static atomic_int current_level = LOG_LEVEL_INFO;
 static atomic_int journal_mode = -1; /* -1 unknown, 0 no, 1 yes */
+static atomic_int current_format = LOG_FORMAT_TEXT;
+
+void log_set_format(enum bf_log_format format) { atomic_store(&current_format, (int)format); }
+
+bool log_format_parse(const char *text, enum bf_log_format *out)
+{
+	if (strcasecmp(text, "text") == 0) {
+		*out = LOG_FORMAT_TEXT;
+		return true;
+	}
+	if (strcasecmp(text, "json") == 0) {
+		*out = LOG_FORMAT_JSON;
+		return true;
+	}
+	return false;
+}
+
+/* Appends s to buf as the inside of a JSON string; returns the new length. */
+static size_t json_escape(char *buf, size_t n, size_t cap, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p && n + 7 < cap; p++) {
+		if (*p == '"' || *p == '\\') {
+			buf[n++] = '\\';
+			buf[n++] = (char)*p;
+		} else if (*p < 0x20) {
+			n += (size_t)snprintf(buf + n, cap - n, "\\u%04x", *p);
+		} else {
+			buf[n++] = (char)*p;
+		}
+	}
+	return n;
+}
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 static const int journal_priority[] = {3, 4, 6, 7};
@@ -68,6 +100,28 @@ void log_vmsg(enum bf_log_level level, const char *fmt, va_list ap)
 		return;
 	char line[4096];
 	size_t n;
+	if (atomic_load(&current_format) == LOG_FORMAT_JSON) {
+		char msg[3000];
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		struct timespec ts;
+		struct tm tm;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		gmtime_r(&ts.tv_sec, &tm);
+		n = 0;
+		if (stderr_is_journal())
+			n = (size_t)snprintf(line, sizeof(line), "<%d>", journal_priority[level]);
+		n += strftime(line + n, sizeof(line) - n, "{\"time\":\"%Y-%m-%dT%H:%M:%S", &tm);
+		n += (size_t)snprintf(line + n, sizeof(line) - n,
+		                      ".%06ldZ\",\"level\":\"%s\",\"message\":\"", ts.tv_nsec / 1000L,
+		                      level_names[level]);
+		n = json_escape(line, n, sizeof(line) - 3, msg);
+		line[n++] = '"';
+		line[n++] = '}';
+		line[n++] = '\n';
+		ssize_t w = write(STDERR_FILENO, line, n);
+		(void)w;
+		return;
+	}
 	if (stderr_is_journal()) {
 		n = (size_t)snprintf(line, sizeof(line), "<%d>", journal_priority[level]);
 	} else {

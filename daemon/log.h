@@ -16,6 +16,16 @@ enum bf_log_level {
 void log_set_level(enum bf_log_level level);
 enum bf_log_level log_get_level(void);
 
+/* Line format: plain text (default) or one JSON object per line
+ * ({"time":..., "level":..., "message":...}). */
+enum bf_log_format {
+	LOG_FORMAT_TEXT = 0, /* "TIME LEVEL message" */
+	LOG_FORMAT_JSON = 1, /* one JSON object per line */
+};
+void log_set_format(enum bf_log_format format);
+/* Parses "text" or "json". */
+__attribute__((warn_unused_result)) bool log_format_parse(const char *text, enum bf_log_format *out);
+
 /* Parses "error", "warn", "info" or "debug" (case-insensitive). */
 __attribute__((warn_unused_result)) bool log_level_parse(const char *text, enum bf_log_level *out);
 const char *log_level_name(enum bf_log_level level);

@@ -86,6 +86,16 @@ static int connect_startup(struct bf_db *db, bool fail_fast)
 	}
 }
 
+/* Pinged from the loop, so a stuck loop stops the pings and systemd
+ * restarts the daemon. */
+static void on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	sdnotify_send("WATCHDOG=1");
+}
+
 static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 {
 	(void)what;
@@ -146,6 +156,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	}
 	config_keep_restart_only(fresh, *rc->cfg);
 	log_set_level(fresh->log_level);
+	log_set_format(fresh->log_format);
 	register_metric_labels(fresh, NULL); /* new queues */
 	if (dispatch_reconfigure(rc->d, fresh) < 0)
 		log_error("reload: some pools could not grow; they keep their previous size");
@@ -238,6 +249,7 @@ int main(int argc, char **argv)
 		return EXIT_CONFIG;
 	}
 	log_set_level(cfg->log_level);
+	log_set_format(cfg->log_format);
 
 	if (mode == MODE_CHECK_CONFIG) {
 		config_print(cfg, stdout);
@@ -267,7 +279,7 @@ int main(int argc, char **argv)
 	struct event_base *base = NULL;
 	struct bf_dispatch *d = NULL;
 	struct bf_admin *admin = NULL;
-	struct event *sig_term = NULL, *sig_int = NULL, *sig_hup = NULL;
+	struct event *sig_term = NULL, *sig_int = NULL, *sig_hup = NULL, *watchdog = NULL;
 
 	struct reload_ctx reload = {.args = &args, .cfg = &cfg};
 	if (mode != MODE_MIGRATE && loader_load(cfg, &loader) < 0) {
@@ -325,6 +337,14 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	sdnotify_send("READY=1\nSTATUS=running");
+	long long wd_usec = sdnotify_watchdog_usec();
+	if (wd_usec > 0) {
+		/* ping at half the interval systemd allows */
+		struct timeval every = {(time_t)(wd_usec / 2000000), (suseconds_t)((wd_usec / 2) % 1000000)};
+		watchdog = event_new(base, -1, EV_PERSIST, on_watchdog, NULL);
+		event_add(watchdog, &every);
+		sdnotify_send("WATCHDOG=1");
+	}
 	log_info("ready: backfilld %s, pid %d", BACKFILLD_VERSION, (int)getpid());
 	if (early_stop)
 		dispatch_shutdown(d);
@@ -338,6 +358,8 @@ out:
 		 * leave without unloading the code they run. */
 		_exit(rc);
 	}
+	if (watchdog)
+		event_free(watchdog);
 	if (sig_term)
 		event_free(sig_term);
 	if (sig_int)

@@ -31,3 +31,15 @@ int sdnotify_send(const char *state)
 	close(fd);
 	return n < 0 ? -1 : 0;
 }
+
+long long sdnotify_watchdog_usec(void)
+{
+	const char *usec = getenv("WATCHDOG_USEC");
+	const char *pid = getenv("WATCHDOG_PID");
+	if (!usec || !usec[0])
+		return 0;
+	if (pid && pid[0] && strtol(pid, NULL, 10) != (long)getpid())
+		return 0;
+	long long v = strtoll(usec, NULL, 10);
+	return v > 0 ? v : 0;
+}

@@ -7,4 +7,8 @@
  * if NOTIFY_SOCKET is set but the message could not be sent. */
 int sdnotify_send(const char *state);
 
+/* The watchdog interval systemd asked for ($WATCHDOG_USEC, for this pid
+ * when $WATCHDOG_PID is set), in microseconds; 0 when none. */
+long long sdnotify_watchdog_usec(void);
+
 #endif /* BACKFILLD_SDNOTIFY_H */

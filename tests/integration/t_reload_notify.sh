@@ -2,7 +2,8 @@
 # finish), a new queue's pool starts, restart-only keys are named and kept, a
 # bad file keeps the running configuration.  systemd notifications arrive on
 # $NOTIFY_SOCKET at the right moments: READY=1 after start, RELOADING=1 with
-# MONOTONIC_USEC then READY=1 around a reload, STOPPING=1 on SIGTERM.
+# MONOTONIC_USEC then READY=1 around a reload, STOPPING=1 on SIGTERM, and
+# WATCHDOG=1 at half the interval of $WATCHDOG_USEC.
 . "$(dirname "$0")/lib.sh"
 
 REC=$T/record.log
@@ -45,7 +46,7 @@ BF_PIDS+=("$listener")
 for _ in $(seq 1 50); do [ -S "$sock" ] && break; sleep 0.05; done
 
 write_ini 2 0
-NOTIFY_SOCKET=$sock bf_start a -c "$T/backfilld.ini"
+NOTIFY_SOCKET=$sock WATCHDOG_USEC=400000 bf_start a -c "$T/backfilld.ini"
 bf_wait_sql "SELECT count(*) FROM backfill.workers" 1 5
 grep -q '^READY=1' "$T/notify.log" || bf_fail "no READY=1 after start: $(cat "$T/notify.log")"
 pid=$(bf_pid a)
@@ -100,4 +101,14 @@ bf_wait_sql "SELECT count(*) FROM backfill.jobs" 0 5
 bf_stop a >"$T/rc"
 bf_eq "$(cat "$T/rc")" 0 "exit status"
 grep -q '^STOPPING=1' "$T/notify.log" || bf_fail "no STOPPING=1: $(cat "$T/notify.log")"
+# WATCHDOG_USEC=400000: a ping every 200 ms from the loop while it ran
+pings=$(grep -c '^WATCHDOG=1' "$T/notify.log")
+[ "$pings" -ge 10 ] || bf_fail "only $pings WATCHDOG=1 pings"
+# and none when the watchdog is meant for another process
+write_ini 1 0
+NOTIFY_SOCKET=$sock WATCHDOG_USEC=400000 WATCHDOG_PID=1 bf_start b -c "$T/backfilld.ini" --queue reports=0
+before=$(grep -c '^WATCHDOG=1' "$T/notify.log")
+sleep 1
+bf_stop b >"$T/rc-b"
+bf_eq "$(grep -c '^WATCHDOG=1' "$T/notify.log")" "$before" "pings for WATCHDOG_PID of another process"
 cat "$T/notify.log"
