@@ -252,6 +252,7 @@ static const char precedence_ini[] = "; comment\n"
                                      "[daemon]\n"
                                      "plugin_dir = /ini/plugins   ; inline comment\n"
                                      "log_level = warn\n"
+                                     "log_format = json\n"
                                      "poll_interval_ms = 300\n"
                                      "shutdown_timeout = 40\n"
                                      "heartbeat_interval = 6\n"
@@ -280,6 +281,7 @@ START_TEST(ini_overrides_defaults)
 	ck_assert(!cfg->auto_migrate);
 	ck_assert_str_eq(cfg->plugin_dir, "/ini/plugins");
 	ck_assert_int_eq(cfg->log_level, LOG_LEVEL_WARN);
+	ck_assert_int_eq(cfg->log_format, LOG_FORMAT_JSON);
 	ck_assert_int_eq(cfg->poll_interval_ms, 300);
 	ck_assert_int_eq(cfg->shutdown_timeout_s, 40);
 	ck_assert_int_eq(cfg->heartbeat_interval_s, 6);
