@@ -100,7 +100,7 @@ done
 ccodes=$(echo "$chelp" | sed -n '/^Exit codes:/,$p' | grep -o '\b[0-9][0-9]*\b' | sort -u)
 [ "$(echo "$ccodes" | wc -l)" = 4 ] || bf_fail "backfillctl --help names exit codes [$ccodes]"
 status1=$(sed -n '/^\.SH EXIT STATUS/,/^\.SH /p' "$M/backfillctl.1")
-readme_codes=$(sed -n '/^### backfillctl exit codes/,/^#/p' "$BF_ROOT/README.md")
+readme_codes=$(sed -n '/^#### backfillctl exit codes/,/^#/p' "$BF_ROOT/README.md")
 for c in $ccodes; do
 	grep -qx "\.B $c" <<<"$status1" || bf_fail "backfillctl.1 EXIT STATUS lacks $c"
 	grep -q "^| $c |" <<<"$readme_codes" || bf_fail "README lacks backfillctl exit code $c"
