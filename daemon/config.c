@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #define OFF(field) offsetof(struct bf_config, field)
 
@@ -56,6 +57,9 @@ const struct bf_config_key config_keys[] = {
     {"daemon", "stale_job_lock_timeout", CONFIG_TYPE_INT, OFF(stale_job_lock_timeout_s), 1, 604800,
      "1800", "BACKFILL_STALE_JOB_LOCK_TIMEOUT", "stale-job-lock-timeout", true,
      "seconds after which an unknown owner's job lock is released (attempt refunded)"},
+    {"daemon", "cron_file", CONFIG_TYPE_FILE, OFF(cron_file), 0, 0, BACKFILLD_CRON_PATH,
+     "BACKFILL_CRON_FILE", "cron-file", true,
+     "crontab file of recurring jobs (a missing default file is fine; empty: none)"},
     {"admin", "listen", CONFIG_TYPE_LISTEN, OFF(admin_listen), 0, 0, "127.0.0.1:9187",
      "BACKFILL_ADMIN_LISTEN", "admin-listen", false,
      "HOST:PORT of the metrics, health and admin HTTP endpoint (empty disables it)"},
@@ -267,7 +271,8 @@ static int set_key(struct bf_config *cfg, size_t idx, const char *value, const c
 	case CONFIG_TYPE_CONNINFO:
 	case CONFIG_TYPE_SCHEMA:
 	case CONFIG_TYPE_LISTEN:
-	case CONFIG_TYPE_SECRET: {
+	case CONFIG_TYPE_SECRET:
+	case CONFIG_TYPE_FILE: {
 		if (k->type == CONFIG_TYPE_LISTEN && value[0] != '\0') {
 			char host[64];
 			int port;
@@ -463,6 +468,16 @@ static int on_ini_entry(void *user, const char *section, const char *name, const
 		}
 		return set_queue(st->cfg, section + 6, value, source, &st->err) == 0;
 	}
+	if (strcmp(section, "cron") == 0) {
+		/* one schedule per key; the key is its default id */
+		char *msg = NULL;
+		if (crontab_add(&st->cfg->crontab, value, name, source, &msg) < 0) {
+			st->err = xasprintf("[cron] %s: %s", name, msg);
+			free(msg);
+			return 0;
+		}
+		return 1;
+	}
 	if (is_builtin_section(section)) {
 		for (size_t i = 0; i < config_nkeys; i++)
 			if (strcmp(config_keys[i].section, section) == 0 && strcmp(config_keys[i].name, name) == 0)
@@ -474,7 +489,7 @@ static int on_ini_entry(void *user, const char *section, const char *name, const
 	}
 	if (section[0] == '\0') {
 		st->err = xasprintf("key \"%s\" is outside any section; put it under [database], "
-		                    "[daemon], [admin], [queue.NAME] or a plugin's section",
+		                    "[daemon], [admin], [queue.NAME], [cron] or a plugin's section",
 		                    name);
 		return 0;
 	}
@@ -502,7 +517,8 @@ static char *read_line(char *str, int num, void *stream)
 			total++;
 		st->err_line = st->lineno;
 		st->err = xasprintf("line is %zu bytes long; lines are limited to %d bytes (put a long "
-		                    "connection string in DATABASE_URL, a long command in a wrapper script)",
+		                    "connection string in DATABASE_URL, a long command in a wrapper script, a long "
+		                    "schedule in the crontab file)",
 		                    total, num - 2);
 		return NULL;
 	}
@@ -619,6 +635,34 @@ static int load_overrides(struct bf_config *cfg, const struct bf_config_args *ar
 	return 0;
 }
 
+static size_t key_index(size_t offset)
+{
+	for (size_t i = 0; i < config_nkeys; i++)
+		if (config_keys[i].offset == offset)
+			return i;
+	abort(); /* not in the table: a bug */
+}
+
+/* The crontab file's schedules join those of the ini file's [cron]
+ * section.  A missing file is fine only at the default path (a package
+ * installs none there); any other path must exist. */
+static int load_cron_file(struct bf_config *cfg, char **err)
+{
+	if (cfg->cron_file[0] == '\0')
+		return 0;
+	size_t i = key_index(OFF(cron_file));
+	bool required = strcmp(cfg->cron_file, config_keys[i].def) != 0;
+	char *msg = NULL;
+	if (crontab_load_file(&cfg->crontab, cfg->cron_file, required, &msg) < 0) {
+		*err = required && strncmp(msg, "cannot read", 11) == 0
+		           ? xasprintf("%s (set by %s; an empty cron_file means none)", msg, cfg->sources[i])
+		           : xasprintf("%s", msg);
+		free(msg);
+		return -1;
+	}
+	return 0;
+}
+
 static int validate(const struct bf_config *cfg, char **err)
 {
 	if (config_active_queues(cfg) == 0) {
@@ -663,7 +707,7 @@ int config_load(const struct bf_config_args *args, struct bf_config **out, char 
 		snprintf(q->source, sizeof(q->source), "default");
 	}
 	if (load_file(cfg, args, err) < 0 || load_env(cfg, args->environ, err) < 0 ||
-	    load_overrides(cfg, args, err) < 0 || validate(cfg, err) < 0) {
+	    load_overrides(cfg, args, err) < 0 || load_cron_file(cfg, err) < 0 || validate(cfg, err) < 0) {
 		config_free(cfg);
 		return -1;
 	}
@@ -678,7 +722,7 @@ void config_free(struct bf_config *cfg)
 	for (size_t i = 0; i < config_nkeys; i++) {
 		enum bf_config_type t = config_keys[i].type;
 		if (t == CONFIG_TYPE_STRING || t == CONFIG_TYPE_CONNINFO || t == CONFIG_TYPE_SCHEMA ||
-		    t == CONFIG_TYPE_LISTEN || t == CONFIG_TYPE_SECRET)
+		    t == CONFIG_TYPE_LISTEN || t == CONFIG_TYPE_SECRET || t == CONFIG_TYPE_FILE)
 			free(*(char **)(void *)((char *)cfg + config_keys[i].offset));
 		if (cfg->sources)
 			free(cfg->sources[i]);
@@ -693,6 +737,7 @@ void config_free(struct bf_config *cfg)
 		free(cfg->sections[i].values);
 	}
 	free(cfg->sections);
+	crontab_clear(&cfg->crontab);
 	free(cfg->queues);
 	free(cfg->config_path);
 	free(cfg);
@@ -776,6 +821,7 @@ void config_print(const struct bf_config *cfg, FILE *out)
 		case CONFIG_TYPE_STRING:
 		case CONFIG_TYPE_SCHEMA:
 		case CONFIG_TYPE_LISTEN:
+		case CONFIG_TYPE_FILE:
 			snprintf(value, sizeof(value), "%s", *(char *const *)(const void *)field);
 			break;
 		case CONFIG_TYPE_SECRET:
@@ -806,6 +852,7 @@ void config_print(const struct bf_config *cfg, FILE *out)
 		for (size_t j = 0; j < cfg->sections[i].nkeys; j++)
 			fprintf(out, "%s = %s\n", cfg->sections[i].keys[j], cfg->sections[i].values[j]);
 	}
+	crontab_print(&cfg->crontab, time(NULL), 3, out);
 }
 
 const struct bf_queue_config *config_queue(const struct bf_config *cfg, const char *name)
@@ -842,6 +889,7 @@ static bool key_equal(const struct bf_config_key *k, const struct bf_config *a, 
 	case CONFIG_TYPE_SCHEMA:
 	case CONFIG_TYPE_LISTEN:
 	case CONFIG_TYPE_SECRET:
+	case CONFIG_TYPE_FILE:
 		return strcmp(*(char *const *)(const void *)fa, *(char *const *)(const void *)fb) == 0;
 	case CONFIG_TYPE_INT:
 		return *(const int *)(const void *)fa == *(const int *)(const void *)fb;
@@ -889,7 +937,8 @@ size_t config_keep_restart_only(struct bf_config *fresh, const struct bf_config 
 		case CONFIG_TYPE_CONNINFO:
 		case CONFIG_TYPE_SCHEMA:
 		case CONFIG_TYPE_LISTEN:
-		case CONFIG_TYPE_SECRET: {
+		case CONFIG_TYPE_SECRET:
+		case CONFIG_TYPE_FILE: {
 			char **slot = (char **)(void *)ff;
 			free(*slot);
 			*slot = xstrdup(*(char *const *)(const void *)rf);

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "crontab.h"
 #include "log.h"
 
 #define CONFIG_NAME_MAX 64
@@ -23,6 +24,7 @@ enum bf_config_type {
 	CONFIG_TYPE_CONNINFO,  /* libpq URL or key=value string; masked in output */
 	CONFIG_TYPE_LISTEN,    /* HOST:PORT (IPv4, [IPv6] or localhost), or empty: off */
 	CONFIG_TYPE_SECRET,    /* printable ASCII without blanks, may be empty; never printed */
+	CONFIG_TYPE_FILE,      /* a file path, or empty: none */
 };
 
 struct bf_config_key {
@@ -71,6 +73,10 @@ struct bf_config {
 	int stale_job_lock_timeout_s;
 	char *admin_listen; /* "" : no admin/metrics HTTP endpoint */
 	char *admin_token;  /* "" : none */
+	char *cron_file;    /* "" : none; a missing file is fine only at the default path */
+
+	/* Recurring jobs: [cron] entries of the ini file, then cron_file's lines. */
+	struct bf_crontab crontab;
 
 	struct bf_queue_config *queues;
 	size_t nqueues;

@@ -13,6 +13,7 @@
 
 #include "backoff.h"
 #include "config.h"
+#include "cron.h"
 #include "db.h"
 #include "executor.h"
 #include "janitor.h"
@@ -49,6 +50,7 @@ struct bf_dispatch {
 	size_t npools;
 	struct bf_result_sink *sink;
 	struct bf_janitor *janitor; /* NULL with --once */
+	struct bf_cron *cron;       /* NULL with --once */
 
 	/* ids of jobs handed to threads whose results are not back yet */
 	int64_t *running;
@@ -389,6 +391,7 @@ static void on_reconnect(evutil_socket_t fd, short what, void *arg)
 		d->reconnect_failures = 0;
 		wake_all_pools(d);
 		tick(d);
+		cron_poke(d->cron);
 		return;
 	}
 	d->reconnect_failures++;
@@ -522,6 +525,7 @@ void dispatch_shutdown(struct bf_dispatch *d)
 	d->state = DISPATCH_DRAINING;
 	atomic_store(&d->stop_level, BF_STOP_DRAIN);
 	janitor_stop(d->janitor);
+	cron_stop(d->cron);
 	if (d->poll_ev)
 		evtimer_del(d->poll_ev);
 	return_queued(d);
@@ -599,6 +603,7 @@ int dispatch_reconfigure(struct bf_dispatch *d, const struct bf_config *cfg)
 		struct timeval poll = {cfg->poll_interval_ms / 1000, (cfg->poll_interval_ms % 1000) * 1000};
 		event_add(d->poll_ev, &poll); /* re-arms with the new interval */
 		janitor_reconfigure(d->janitor, cfg);
+		cron_reconfigure(d->cron, cfg);
 	}
 	if (db_connected(&d->db) && register_worker(d) < 0 && !db_connected(&d->db))
 		connection_lost(d);
@@ -608,6 +613,15 @@ int dispatch_reconfigure(struct bf_dispatch *d, const struct bf_config *cfg)
 }
 
 /* ---- setup ------------------------------------------------------------ */
+
+/* Cron enqueued jobs on our connection: their NOTIFY may already sit in
+ * libpq's queue, so claim now rather than at the next poll. */
+static void cron_enqueued(void *arg)
+{
+	struct bf_dispatch *d = arg;
+	wake_all_pools(d);
+	event_active(d->retry_ev, EV_TIMEOUT, 0);
+}
 
 struct bf_dispatch *dispatch_new(struct event_base *base, const struct bf_config *cfg,
                                  const struct bf_loader *loader, bool once)
@@ -653,8 +667,10 @@ struct bf_dispatch *dispatch_new(struct event_base *base, const struct bf_config
 	d->deadline_ev = evtimer_new(base, on_deadline, d);
 	d->retry_ev = evtimer_new(base, on_retry, d);
 	event_add(d->sink_ev, NULL);
-	if (!once)
+	if (!once) {
 		d->janitor = janitor_new(base, cfg, &d->db);
+		d->cron = cron_new(base, cfg, &d->db, cron_enqueued, d);
+	}
 	return d;
 fail:
 	dispatch_free(d);
@@ -676,6 +692,7 @@ int dispatch_start(struct bf_dispatch *d)
 		/* recover dead workers' jobs at start, before the first claim */
 		on_heartbeat(-1, 0, d);
 		janitor_start(d->janitor);
+		cron_start(d->cron);
 	}
 	d->started = true;
 	struct bf_buf q = {0};
@@ -714,6 +731,7 @@ void dispatch_free(struct bf_dispatch *d)
 	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
 		if (evs[i])
 			event_free(evs[i]);
+	cron_free(d->cron);
 	janitor_free(d->janitor);
 	if (idle) {
 		for (size_t i = d->npools; i-- > 0;)

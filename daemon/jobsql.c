@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "backoff.h"
+#include "crontab.h"
 #include "job.h"
 #include "log.h"
 
@@ -39,6 +40,14 @@ static const struct stmt statements[] = {
      "SELECT serial_locks_released, jobs_released FROM @.release_stale_locks("
      "make_interval(secs => $1::int), make_interval(secs => $2::int))",
      2},
+    {"bf_cron_register",
+     "SELECT id, floor(extract(epoch FROM known_since))::int8, "
+     "floor(extract(epoch FROM last_execution))::int8 FROM @.cron_register($1::text[])",
+     1},
+    {"bf_cron_fire",
+     "SELECT @.cron_fire($1, to_timestamp($2::float8), $3::boolean, $4, $5::jsonb, $6, $7::int, "
+     "$8::int, $9, $10)",
+     10},
 };
 
 int jobsql_prepare(struct bf_db *db)
@@ -232,6 +241,55 @@ int jobsql_release_stale_locks(struct bf_db *db, int queue_timeout_s, int job_ti
 		return -1;
 	*serial_released = PQntuples(r) ? atoi(PQgetvalue(r, 0, 0)) : 0;
 	*jobs_released = PQntuples(r) ? atoi(PQgetvalue(r, 0, 1)) : 0;
+	PQclear(r);
+	return 0;
+}
+
+int jobsql_cron_register(struct bf_db *db, const char *ids_literal, struct bf_cron_known **rows, size_t *nrows)
+{
+	*rows = NULL;
+	*nrows = 0;
+	const char *params[] = {ids_literal};
+	PGresult *r = db_exec_prepared(db, "register cron schedules", "bf_cron_register", 1, params);
+	if (!r)
+		return -1;
+	int n = PQntuples(r);
+	if (n > 0) {
+		*rows = calloc((size_t)n, sizeof(**rows));
+		if (!*rows)
+			abort();
+	}
+	for (int i = 0; i < n; i++) {
+		struct bf_cron_known *k = &(*rows)[i];
+		k->id = dup_value(r, i, 0);
+		k->known_since = strtoll(PQgetvalue(r, i, 1), NULL, 10);
+		k->last_execution = PQgetisnull(r, i, 2) ? -1 : strtoll(PQgetvalue(r, i, 2), NULL, 10);
+	}
+	*nrows = (size_t)n;
+	PQclear(r);
+	return 0;
+}
+
+void jobsql_cron_known_free(struct bf_cron_known *rows, size_t nrows)
+{
+	for (size_t i = 0; rows && i < nrows; i++)
+		free(rows[i].id);
+	free(rows);
+}
+
+int jobsql_cron_fire(struct bf_db *db, const struct bf_cron_schedule *s, int64_t ts, bool backfilled,
+                     int64_t *job_id)
+{
+	char tss[24], prio[16], max[16];
+	snprintf(tss, sizeof(tss), "%lld", (long long)ts);
+	snprintf(prio, sizeof(prio), "%d", s->priority);
+	snprintf(max, sizeof(max), "%d", s->max_attempts);
+	const char *params[] = {s->id,    tss,  backfilled ? "t" : "f", s->task, s->payload, s->queue,
+	                        prio,     s->max_attempts > 0 ? max : NULL, s->job_key, s->job_key_mode};
+	PGresult *r = db_exec_prepared(db, "enqueue a recurring job", "bf_cron_fire", 10, params);
+	if (!r)
+		return -1;
+	*job_id = PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : -1;
 	PQclear(r);
 	return 0;
 }

@@ -47,4 +47,26 @@ __attribute__((warn_unused_result)) int jobsql_release_stale_locks(struct bf_db 
                                                                    int job_timeout_s, int *serial_released,
                                                                    int *jobs_released);
 
+/* A schedule's row in known_crontabs; times in unix seconds (floored). */
+struct bf_cron_known {
+	char *id;
+	int64_t known_since;
+	int64_t last_execution; /* -1: never */
+};
+
+struct bf_cron_schedule;
+
+/* Records schedule ids not seen before (known since now) and returns every
+ * given id's row (caller frees with jobsql_cron_known_free).  ids: a
+ * text[] literal. */
+__attribute__((warn_unused_result)) int jobsql_cron_register(struct bf_db *db, const char *ids_literal,
+                                                             struct bf_cron_known **rows, size_t *nrows);
+void jobsql_cron_known_free(struct bf_cron_known *rows, size_t nrows);
+
+/* Enqueues occurrence ts (unix seconds) of schedule s unless some daemon
+ * already did (one transaction: cron_fire).  *job_id: the job, or -1 when
+ * it was already enqueued. */
+__attribute__((warn_unused_result)) int jobsql_cron_fire(struct bf_db *db, const struct bf_cron_schedule *s,
+                                                         int64_t ts, bool backfilled, int64_t *job_id);
+
 #endif /* BACKFILLD_JOBSQL_H */

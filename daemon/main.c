@@ -47,7 +47,7 @@ static void usage(FILE *out)
 	        "Usage: backfilld [OPTIONS]\n"
 	        "Runs background jobs stored in PostgreSQL through task plugins.\n\n"
 	        "  -c, --config PATH      ini file (default %s; a missing default file is fine)\n"
-	        "      --check-config     print the effective configuration and plugins, then exit\n"
+	        "      --check-config     print the configuration, plugins and schedules, then exit\n"
 	        "      --migrate          apply pending schema migrations, then exit\n"
 	        "      --once             run every job that is due now, then exit\n"
 	        "      --queue NAME=N     run a pool of N workers for queue NAME (repeatable)\n"
@@ -110,7 +110,21 @@ struct reload_ctx {
 	struct bf_config **cfg; /* the running configuration (replaced) */
 	struct bf_dispatch *d;
 	struct bf_admin *admin; /* NULL: no HTTP endpoint */
+	const struct bf_loader *loader;
 };
+
+/* A scheduled task that no loaded plugin handles is enqueued all the same:
+ * its jobs wait for a daemon that has the plugin. */
+static void warn_unhandled_cron_tasks(const struct bf_config *cfg, const struct bf_loader *loader)
+{
+	for (size_t i = 0; loader && i < cfg->crontab.n; i++) {
+		const struct bf_cron_schedule *s = &cfg->crontab.items[i];
+		if (!loader_find_task(loader, s->task))
+			log_warn("cron: schedule %s (%s): no loaded plugin handles task %s; its jobs will "
+			         "wait for a daemon that has one",
+			         s->id, s->source, s->task);
+	}
+}
 
 /* Metric labels: configured queues and loaded tasks, nothing else. */
 static void register_metric_labels(const struct bf_config *cfg, const struct bf_loader *loader)
@@ -155,6 +169,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	config_keep_restart_only(fresh, *rc->cfg);
+	warn_unhandled_cron_tasks(fresh, rc->loader);
 	log_set_level(fresh->log_level);
 	log_set_format(fresh->log_format);
 	register_metric_labels(fresh, NULL); /* new queues */
@@ -261,6 +276,7 @@ int main(int argc, char **argv)
 		}
 		printf("\n# plugins and tasks\n");
 		loader_describe(loader, stdout);
+		warn_unhandled_cron_tasks(cfg, loader);
 		loader_free(loader);
 		config_free(cfg);
 		free(overrides);
@@ -286,6 +302,8 @@ int main(int argc, char **argv)
 		rc = EXIT_CONFIG;
 		goto out;
 	}
+	warn_unhandled_cron_tasks(cfg, loader);
+	reload.loader = loader;
 	metrics_init();
 	register_metric_labels(cfg, loader);
 

@@ -166,6 +166,8 @@ START_TEST(defaults_without_file)
 	ck_assert_int_eq(cfg->heartbeat_timeout_s, 30);
 	ck_assert_str_eq(cfg->admin_listen, "127.0.0.1:9187");
 	ck_assert_str_eq(cfg->admin_token, "");
+	ck_assert_str_eq(cfg->cron_file, BACKFILLD_CRON_PATH);
+	ck_assert_uint_eq(cfg->crontab.n, 0);
 	ck_assert_ptr_null(cfg->config_path);
 
 	ck_assert_uint_eq(cfg->nqueues, 2);
@@ -261,6 +263,7 @@ static const char precedence_ini[] = "; comment\n"
                                      "stale_lock_cleanup_interval = 120\n"
                                      "stale_queue_lock_timeout = 600\n"
                                      "stale_job_lock_timeout = 3600\n"
+                                     "cron_file =\n"
                                      "\n"
                                      "[admin]\n"
                                      "listen = [::1]:9300\n"
@@ -292,6 +295,7 @@ START_TEST(ini_overrides_defaults)
 	ck_assert_int_eq(cfg->stale_job_lock_timeout_s, 3600);
 	ck_assert_str_eq(cfg->admin_listen, "[::1]:9300");
 	ck_assert_str_eq(cfg->admin_token, "from-the-ini-file");
+	ck_assert_str_eq(cfg->cron_file, "");
 	for (size_t i = 0; i < config_nkeys; i++)
 		ck_assert_msg(strstr(cfg->sources[i], path) == cfg->sources[i],
 		              "source of %s is [%s], expected the file", config_keys[i].name,
@@ -994,6 +998,120 @@ START_TEST(print_shows_sources_and_masks)
 }
 END_TEST
 
+/* ---- [cron] and cron_file ------------------------------------------------ */
+
+START_TEST(cron_section_and_file)
+{
+	char tab_path[PATH_MAX];
+	write_ini("# shared crontab\n"
+	          "*/15 9-17 * * mon-fri report.send ?priority=-5 {\"to\": \"ops\"}\n"
+	          "@daily cleanup.run ?id=daily_cleanup\n",
+	          tab_path, sizeof(tab_path));
+	char ini[2 * PATH_MAX];
+	snprintf(ini, sizeof(ini),
+	         "[daemon]\n"
+	         "cron_file = %s\n"
+	         "[cron]\n"
+	         "nightly = 0 3 * * * cleanup.run ?queue=bulk&fill=4h {\"deep\": true}\n"
+	         "leap = 0 0 29 2 * leap.day\n",
+	         tab_path);
+	char path[PATH_MAX], want[2 * PATH_MAX];
+	struct bf_config *cfg = load_ok(ini, NULL, NULL, 0, path, sizeof(path));
+	ck_assert_str_eq(cfg->cron_file, tab_path);
+	ck_assert_uint_eq(cfg->crontab.n, 4);
+	/* the ini file's first, ids from their keys, then the file's */
+	const struct bf_cron_schedule *c = cfg->crontab.items;
+	ck_assert_str_eq(c[0].id, "nightly");
+	ck_assert_str_eq(c[0].task, "cleanup.run");
+	ck_assert_int_eq(c[0].fill_s, 4 * 3600);
+	ck_assert_str_eq(c[0].payload, "{\"deep\": true}");
+	snprintf(want, sizeof(want), "%s:4", path);
+	ck_assert_str_eq(c[0].source, want);
+	ck_assert_str_eq(c[1].id, "leap");
+	ck_assert_str_eq(c[2].id, "report.send");
+	ck_assert_int_eq(c[2].priority, -5);
+	snprintf(want, sizeof(want), "%s:2", tab_path);
+	ck_assert_str_eq(c[2].source, want);
+	ck_assert_str_eq(c[3].id, "daily_cleanup");
+
+	/* --check-config lists each with its next runs */
+	char *text = print_config(cfg);
+	snprintf(want, sizeof(want), "nightly = 0 3 * * * cleanup.run ?queue=bulk&fill=4h {\"deep\": true}    ; %s:4\n",
+	         path);
+	expect_contains(text, "\n[cron]    ; 4 schedule(s); times in UTC\n", want, "cron_file = ",
+	                "leap = 0 0 29 2 * leap.day    ; ", ";   next: 2028-02-29T00:00:00Z, 2032-02-29T00:00:00Z, ",
+	                "; runs missed within 4h are backfilled\n", (const char *)NULL);
+	free(text);
+	config_free(cfg);
+
+	/* from the environment and a flag too; empty means no file */
+	char env_var[PATH_MAX + 32];
+	snprintf(env_var, sizeof(env_var), "BACKFILL_CRON_FILE=%s", tab_path);
+	char *env[] = {env_var, NULL};
+	cfg = load_ok("[cron]\nx = * * * * * t\n", env, NULL, 0, NULL, 0);
+	ck_assert_uint_eq(cfg->crontab.n, 3);
+	ck_assert_str_eq(source_of(cfg, "cron_file"), "environment BACKFILL_CRON_FILE");
+	config_free(cfg);
+	const struct bf_config_override none[] = {{"cron-file", ""}};
+	cfg = load_ok(NULL, env, none, 1, NULL, 0);
+	ck_assert_str_eq(cfg->cron_file, "");
+	ck_assert_uint_eq(cfg->crontab.n, 0);
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(cron_errors)
+{
+	/* a bad [cron] line names the file, the line and the key */
+	expect_ini_error("[daemon]\nlog_level = info\n[cron]\nnightly = 61 3 * * * cleanup.run\n", 4,
+	                 "[cron] nightly: minute field \"61\" is out of range 0-59", NULL);
+	expect_ini_error("[cron]\na = * * * * * t\na = 0 * * * * t\n", 3,
+	                 "[cron] a: schedule id \"a\" is already used by the schedule at ", ":2; give one");
+
+	/* a bad crontab line: the file and its line */
+	char tab_path[PATH_MAX], want[2 * PATH_MAX + 128];
+	write_ini("* * * * * ok\n0 0 31 2 * never\n", tab_path, sizeof(tab_path));
+	const struct bf_config_override flag[] = {{"cron-file", tab_path}};
+	char *err = load_err(NULL, NULL, flag, 1, NULL, 0);
+	snprintf(want, sizeof(want),
+	         "%s:2: day-of-month field \"31\" never occurs in month field \"2\", so the schedule never runs",
+	         tab_path);
+	ck_assert_msg(strncmp(err, want, strlen(want)) == 0, "got [%s]", err);
+	free(err);
+
+	/* the same id in the ini file and the crontab */
+	write_ini("0 * * * * t ?id=a\n", tab_path, sizeof(tab_path));
+	char ini[2 * PATH_MAX];
+	snprintf(ini, sizeof(ini), "[daemon]\ncron_file = %s\n[cron]\na = * * * * * t\n", tab_path);
+	struct loaded l;
+	load(&l, ini, NULL, NULL, 0);
+	ck_assert_int_lt(l.rc, 0);
+	snprintf(want, sizeof(want), "%s:1: schedule id \"a\" is already used by the schedule at %s:4;", tab_path,
+	         l.path);
+	ck_assert_msg(strncmp(l.err, want, strlen(want)) == 0, "got [%s]", l.err);
+	free(l.err);
+
+	/* a missing crontab: fine at the default path, even named explicitly
+	 * (the sample ini does), an error anywhere else */
+	if (access(BACKFILLD_CRON_PATH, F_OK) != 0) {
+		const struct bf_config_override def[] = {{"cron-file", BACKFILLD_CRON_PATH}};
+		struct bf_config *cfg = load_ok(NULL, NULL, def, 1, NULL, 0);
+		ck_assert_uint_eq(cfg->crontab.n, 0);
+		config_free(cfg);
+	}
+	char missing[PATH_MAX + 32];
+	snprintf(missing, sizeof(missing), "%s/no-crontab", tmpdir);
+	const struct bf_config_override set[] = {{"cron-file", missing}};
+	err = load_err(NULL, NULL, set, 1, NULL, 0);
+	snprintf(want, sizeof(want),
+	         "cannot read crontab file %s: No such file or directory (set by flag --cron-file; an empty "
+	         "cron_file means none)",
+	         missing);
+	ck_assert_str_eq(err, want);
+	free(err);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -1040,6 +1158,11 @@ static Suite *config_suite(void)
 	tcase_add_test(print, mask_keyword_with_blanks);
 	tcase_add_test(print, print_shows_sources_and_masks);
 	suite_add_tcase(s, print);
+
+	TCase *cron = tcase_create("cron");
+	tcase_add_test(cron, cron_section_and_file);
+	tcase_add_test(cron, cron_errors);
+	suite_add_tcase(s, cron);
 
 	return s;
 }

@@ -25,6 +25,7 @@ psql -q "$BF_ADMIN_URL" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db
 export DATABASE_URL=${BF_ADMIN_URL%/*}/$db
 export BACKFILL_SCHEMA=${BACKFILL_SCHEMA:-backfill}
 unset FAST_QUEUE_CONCURRENCY BULK_QUEUE_CONCURRENCY POLL_INTERVAL_MS BACKFILL_LOG_LEVEL BACKFILL_PLUGIN_DIR
+unset BACKFILL_CRON_FILE
 unset BACKFILL_ADMIN_TOKEN
 # No admin HTTP endpoint unless a test asks for one (with --admin-listen, or
 # by unsetting this): daemons of one test, or of runs that overlap, would
