@@ -116,3 +116,19 @@ bf_apply_sql_by_hand() {
 		echo 'COMMIT;'
 	} | psql -X -q -v ON_ERROR_STOP=1 -v schema="$BACKFILL_SCHEMA" "$DATABASE_URL" -f - >/dev/null
 }
+
+# psql with verbose errors; prints stdout and stderr together.
+psqlv() { psql -X -q -v ON_ERROR_STOP=1 -v VERBOSITY=verbose -tA "$DATABASE_URL" "$@" 2>&1; }
+
+# bf_err SQL SQLSTATE TEXT...: SQL must fail with that SQLSTATE, and the error
+# output (message, detail, hint) must contain every TEXT.
+bf_err() {
+	local sql=$1 code=$2 out t; shift 2
+	if out=$(psqlv -c "$sql"); then
+		bf_fail "expected error $code from [$sql], it succeeded: [$out]"
+	fi
+	case $out in *"ERROR:  $code: "*) ;; *) bf_fail "[$sql]: expected SQLSTATE $code in [$out]" ;; esac
+	for t in "$@"; do
+		case $out in *"$t"*) ;; *) bf_fail "[$sql]: expected [$t] in [$out]" ;; esac
+	done
+}

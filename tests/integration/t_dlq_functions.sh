@@ -21,21 +21,6 @@ BACKFILL_SCHEMA=$O bf_apply_sql_by_hand
 # Unqualified names below resolve to $S; timestamps print in UTC.
 export PGOPTIONS="-c search_path=\"${S// /\\ }\" -c TimeZone=UTC"
 
-# psql with verbose errors; prints stdout and stderr together.
-psqlv() { psql -X -q -v ON_ERROR_STOP=1 -v VERBOSITY=verbose -tA "$DATABASE_URL" "$@" 2>&1; }
-
-# bf_err SQL SQLSTATE TEXT...: SQL must fail with that SQLSTATE, and the error
-# output (message, detail, hint) must contain every TEXT.
-bf_err() {
-	local sql=$1 code=$2 out t; shift 2
-	if out=$(psqlv -c "$sql"); then
-		bf_fail "expected error $code from [$sql], it succeeded: [$out]"
-	fi
-	case $out in *"ERROR:  $code: "*) ;; *) bf_fail "[$sql]: expected SQLSTATE $code in [$out]" ;; esac
-	for t in "$@"; do
-		case $out in *"$t"*) ;; *) bf_fail "[$sql]: expected [$t] in [$out]" ;; esac
-	done
-}
 
 # The simulated daemon.
 # claim WORKER TASK [QUEUE]: claim due jobs of TASK; prints their ids (a,b).

@@ -15,21 +15,6 @@ BACKFILL_SCHEMA=$O bf_apply_sql_by_hand
 # Unqualified names below resolve to $S.
 export PGOPTIONS="-c search_path=\"${S// /\\ }\""
 
-# psql with verbose errors; prints stdout and stderr together.
-psqlv() { psql -X -q -v ON_ERROR_STOP=1 -v VERBOSITY=verbose -tA "$DATABASE_URL" "$@" 2>&1; }
-
-# bf_err SQL SQLSTATE TEXT...: SQL must fail with that SQLSTATE, and the error
-# output (message, hint) must contain every TEXT.
-bf_err() {
-	local sql=$1 code=$2 out t; shift 2
-	if out=$(psqlv -c "$sql"); then
-		bf_fail "expected error $code from [$sql], it succeeded: [$out]"
-	fi
-	case $out in *"ERROR:  $code: "*) ;; *) bf_fail "[$sql]: expected SQLSTATE $code in [$out]" ;; esac
-	for t in "$@"; do
-		case $out in *"$t"*) ;; *) bf_fail "[$sql]: expected [$t] in [$out]" ;; esac
-	done
-}
 
 # lock ID [WORKER]: make the job look claimed by a daemon.
 lock() { bf_sql "UPDATE jobs SET locked_at = now(), locked_by = '${2:-w1}', attempts = attempts + 1 WHERE id = $1"; }
