@@ -66,10 +66,16 @@ until [ "$(tail -n 1 "$T/rec-A" | cut -d' ' -f1)" = start ]; do
 	sleep 0.005
 done
 pid_a=$(bf_pid A)
+# A statement A sent just before dying (a finish) still commits: count A's
+# jobs only once its database session is gone.
+backends() { bf_sql "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'backfilld'"; }
+sessions=$(backends)
 t_kill=$(now_us)
 kill -KILL "$pid_a"
 rc=0; wait "$pid_a" || rc=$?
 bf_eq "$rc" 137 "A died of SIGKILL"
+for _ in $(seq 1 100); do [ "$(backends)" -lt "$sessions" ] && break; sleep 0.02; done
+[ "$(backends)" -lt "$sessions" ] || bf_fail "A's database session is still open 2 s after kill -9"
 cp "$T/rec-A" "$T/rec-A.at-kill"
 locked=$(bf_sql "SELECT id FROM $S.jobs WHERE locked_by = '$worker_a' ORDER BY id" | csv)
 nlocked=$(bf_sql "SELECT count(*) FROM $S.jobs WHERE locked_by = '$worker_a'")

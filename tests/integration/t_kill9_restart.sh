@@ -43,12 +43,21 @@ wait_ends() {
 	bf_fail "waited for $2 end lines in $1, got $n"
 }
 
-# kill9 NAME: kill -9 the daemon and reap it.
+# kill9 NAME: kill -9 the daemon and reap it, then wait until its database
+# session is gone: a statement it sent just before dying (a finish) still
+# commits, and only then is the database in its final "crashed" state.
+backends() { bf_sql "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'backfilld'"; }
 kill9() {
-	local pid rc=0; pid=$(bf_pid "$1")
+	local pid rc=0 before i; pid=$(bf_pid "$1")
+	before=$(backends)
 	kill -KILL "$pid"
 	wait "$pid" || rc=$?
 	bf_eq "$rc" 137 "daemon $1 died of SIGKILL"
+	for i in $(seq 1 100); do
+		[ "$(backends)" -lt "$before" ] && return 0
+		sleep 0.02
+	done
+	bf_fail "the session of daemon $1 is still open 2 s after kill -9"
 }
 
 bf_plugins testtasks
