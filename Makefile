@@ -223,6 +223,45 @@ uninstall:
 	-rmdir $(DESTDIR)$(INCLUDEDIR)/backfill $(DESTDIR)$(SQLDIR) $(DESTDIR)$(PLUGINDIR) 2>/dev/null
 	@echo "kept $(DESTDIR)$(SYSCONFDIR)/backfill/backfilld.ini (remove it by hand if you want)"
 
+# ---- plugin stub library: a fake host for unit-testing plugin handlers ----
+# (plugin-api/stub/; docs/PLUGINS.md).  Built against plugin-api/ only;
+# installed with its header and backfill-plugin-stub.pc by `make install`.
+LIBDIR ?= $(PREFIX)/lib
+INSTALL_PATHS += $(LIBDIR)
+STUB_LIB := $(BUILD)/libbackfill-plugin-stub.a
+STUB_HEADER := plugin-api/stub/backfill/plugin_stub.h
+all: $(STUB_LIB)
+
+$(BUILD)/plugin-api/stub/%.o: plugin-api/stub/%.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)$(CC) -D_GNU_SOURCE -Iplugin-api -Iplugin-api/stub -fPIC $(CFLAGS_ALL) -c $< -o $@
+
+$(STUB_LIB): $(BUILD)/plugin-api/stub/plugin_stub.o
+	@rm -f $@
+	$(call say,AR,$@)ar rcs $@ $^
+
+$(BUILD)/backfill-plugin-stub.pc: plugin-api/backfill-plugin-stub.pc.in Makefile $(BUILD)/install-paths
+	@mkdir -p $(dir $@)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+# check_stub runs plugins through both the stub and the daemon's loader
+$(BUILD)/tests/check_stub.o: CPPFLAGS_ALL += -Iplugin-api/stub
+$(BUILD)/tests/check_stub: $(BUILD)/tests/check_stub.o $(STUB_LIB) $(BUILD)/libbackfilld.a
+	$(call say,LINK,$@)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CHECK_LIBS) $(DEPS_LIBS) -ldl -lpthread -lm
+
+.PHONY: install-stub uninstall-stub
+install: install-stub
+install-stub: $(STUB_LIB) $(BUILD)/backfill-plugin-stub.pc
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/backfill $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 644 $(STUB_LIB) $(DESTDIR)$(LIBDIR)/libbackfill-plugin-stub.a
+	install -m 644 $(STUB_HEADER) $(DESTDIR)$(INCLUDEDIR)/backfill/plugin_stub.h
+	install -m 644 $(BUILD)/backfill-plugin-stub.pc $(DESTDIR)$(PKGCONFIGDIR)/backfill-plugin-stub.pc
+
+uninstall: uninstall-stub
+uninstall-stub:
+	rm -f $(DESTDIR)$(LIBDIR)/libbackfill-plugin-stub.a $(DESTDIR)$(INCLUDEDIR)/backfill/plugin_stub.h \
+		$(DESTDIR)$(PKGCONFIGDIR)/backfill-plugin-stub.pc
+
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 # ---- benchmarks (bench/README.md) -------------------------------------------
@@ -261,3 +300,58 @@ bench-compare: bench-bins
 
 bench-smoke: bench-bins
 	@BUILD=$(BUILD) bench/backfilld-bench 2000 --rounds 1 --idle-seconds 2 --private-cluster --smoke
+
+# ---- coverage (gcovr): the whole suite on a gcov build ----------------------
+# make coverage [COV_BUILD=build-cov] [TESTS=...]: builds into COV_BUILD with
+# --coverage -O0, runs tests/run-all as `make check` does, then prints the
+# line coverage of daemon/, plugins/ and cli/ (scripts/coverage-report).
+# Counts start from zero each run; a process killed by SIGKILL loses its own.
+COV_BUILD ?= build-cov
+.PHONY: coverage
+coverage:
+	@scripts/install-deps
+	@find $(COV_BUILD) -name '*.gcda' -delete 2>/dev/null || true
+	@rc=0; $(MAKE) --no-print-directory BUILD=$(COV_BUILD) OPT='-O0 -g' SANITIZE= \
+		CFLAGS='$(CFLAGS) --coverage' LDFLAGS='$(LDFLAGS) --coverage' check || rc=$$?; \
+	scripts/coverage-report $(COV_BUILD) && exit $$rc
+
+# ---- fuzzing (libFuzzer, clang): the parsers of outside input --------------
+# make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS='config crontab']: builds each
+# fuzz/fuzz_NAME.c with ASan and UBSan into FUZZ_BUILD, then runs it for
+# FUZZ_SECONDS from its seed corpus fuzz/corpus/NAME/ (and fuzz/NAME.dict).
+# New inputs go to FUZZ_BUILD/corpus/NAME/, crashing ones to fuzz/crashes/.
+# make fuzz-bins only builds them (t_fuzz_smoke.sh runs them briefly).
+FUZZ_BUILD ?= build-fuzz
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= config crontab exec_args job_payload
+FUZZ_CFLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=undefined
+fuzz_srcs_config := daemon/config.c daemon/crontab.c daemon/log.c
+fuzz_srcs_crontab := daemon/crontab.c
+fuzz_srcs_exec_args := plugins/exec/exec_util.c
+fuzz_srcs_job_payload := plugins/log.c daemon/job.c plugins/exec/exec_util.c
+
+define fuzz_rule
+$(FUZZ_BUILD)/fuzz_$(1): fuzz/fuzz_$(1).c fuzz/fuzz_memfile.h $(fuzz_srcs_$(1))
+	@mkdir -p $$(dir $$@)
+	$$(call say,FUZZCC,$$@)$(FUZZ_CC) $(CPPFLAGS_ALL) -Iplugins -Ifuzz $(DEPS_CFLAGS) $(WARN) \
+		$(FUZZ_CFLAGS) -o $$@ $$(filter %.c,$$^) $(DEPS_LIBS) -lpthread -lm
+endef
+$(foreach t,$(FUZZ_TARGETS),$(eval $(call fuzz_rule,$(t))))
+
+.PHONY: fuzz fuzz-bins
+fuzz-bins: $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+
+fuzz: fuzz-bins
+	@mkdir -p fuzz/crashes
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(FUZZ_BUILD)/corpus/$$t; \
+		dict=; [ -f fuzz/$$t.dict ] && dict=-dict=fuzz/$$t.dict; \
+		echo "fuzz_$$t: $(FUZZ_SECONDS) s (log: $(FUZZ_BUILD)/fuzz_$$t.log)"; \
+		$(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $$dict \
+			-artifact_prefix=fuzz/crashes/$$t- $(FUZZ_BUILD)/corpus/$$t fuzz/corpus/$$t \
+			>$(FUZZ_BUILD)/fuzz_$$t.log 2>&1 || \
+			{ tail -n 40 $(FUZZ_BUILD)/fuzz_$$t.log; echo "fuzz_$$t found a crash: fuzz/crashes/$$t-*"; exit 1; }; \
+		grep -E '^stat::(number_of_executed_units|new_units_added)' $(FUZZ_BUILD)/fuzz_$$t.log; \
+	done
