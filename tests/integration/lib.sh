@@ -132,3 +132,15 @@ bf_err() {
 		case $out in *"$t"*) ;; *) bf_fail "[$sql]: expected [$t] in [$out]" ;; esac
 	done
 }
+
+# `make install` of this tree into the staging directory DEST (DESTDIR, the
+# default PREFIX); the log goes to $T/install.log.  bf_installed_pkg_config
+# DEST then makes pkg-config (and Makefiles that call it) find the .pc files
+# and headers installed there.
+bf_make_install() {
+	make -s -C "$BF_ROOT" BUILD="$BF_BUILD" DESTDIR="$1" install >"$T/install.log" 2>&1 ||
+		{ cat "$T/install.log"; bf_fail "make install failed"; }
+}
+bf_installed_pkg_config() {
+	export PKG_CONFIG_PATH=$1/usr/local/share/pkgconfig PKG_CONFIG_SYSROOT_DIR=$1
+}
