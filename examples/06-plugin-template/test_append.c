@@ -262,6 +262,7 @@ int main(int argc, char **argv)
 	test_retry();
 	test_permanent_failure();
 	cleanup();
-	printf("test_append: %d checks, %d failed\n", checks, failures);
+	const char *name = strrchr(argv[0], '/');
+	printf("%s: %d checks, %d failed\n", name ? name + 1 : argv[0], checks, failures);
 	return failures ? 1 : 0;
 }
