@@ -31,10 +31,10 @@ FROM backfill.add_job('log', '{"example": "01-psql", "step": "add_job"}',
 \echo 'same id, the new payload, and the new run_at (it moves).'
 SELECT id, payload, :due
 FROM backfill.add_job('log', '{"example": "01-psql", "step": "replace", "version": 1}',
-                      job_key => 'example:replace', run_at => now() + interval '2 seconds');
+                      job_key => 'example:replace', run_at => now() + interval '5 seconds');
 SELECT id, payload, :due
 FROM backfill.add_job('log', '{"example": "01-psql", "step": "replace", "version": 2}',
-                      job_key => 'example:replace', run_at => now() + interval '3 seconds');
+                      job_key => 'example:replace', run_at => now() + interval '6 seconds');
 
 \echo
 \echo '== 4. job_key mode preserve_run_at: throttle'
@@ -42,7 +42,7 @@ FROM backfill.add_job('log', '{"example": "01-psql", "step": "replace", "version
 SELECT id, payload, :due
 FROM backfill.add_job('log', '{"example": "01-psql", "step": "preserve_run_at", "version": 1}',
                       job_key => 'example:preserve_run_at',
-                      run_at => now() + interval '2 seconds');
+                      run_at => now() + interval '5 seconds');
 SELECT id, payload, :due
 FROM backfill.add_job('log', '{"example": "01-psql", "step": "preserve_run_at", "version": 2}',
                       job_key => 'example:preserve_run_at',
@@ -54,7 +54,7 @@ FROM backfill.add_job('log', '{"example": "01-psql", "step": "preserve_run_at", 
 SELECT id, payload, :due
 FROM backfill.add_job('log', '{"example": "01-psql", "step": "unsafe_dedupe", "version": 1}',
                       job_key => 'example:unsafe_dedupe',
-                      run_at => now() + interval '2 seconds');
+                      run_at => now() + interval '5 seconds');
 SELECT id, payload, :due
 FROM backfill.add_job('log', '{"example": "01-psql", "step": "unsafe_dedupe", "version": 2}',
                       job_key => 'example:unsafe_dedupe',
