@@ -16,7 +16,7 @@
  *   bf_job *job = bf_stub_job_new(stub, "email.send", "{\"to\": \"a@b\"}");
  *   bf_stub_job_set_attempts(job, 3, 3);
  *   int32_t outcome = bf_stub_run(stub, job);   // BF_JOB_OK/RETRY/FAIL
- *   ... bf_stub_job_error(job), bf_stub_log_find(stub, "sent") ...
+ *   ... bf_stub_job_error(job), bf_stub_log_find(stub, 0, "sent") ...
  *   bf_stub_job_free(job);
  *   bf_stub_free(stub);                          // calls shutdown()
  *
