@@ -33,7 +33,7 @@ miss() { echo "MISMATCH: $*"; errors=$((errors + 1)); }
 # Table rows of a markdown file whose first cell is `X`: prints X.
 first_cells() { sed -n 's/^| `\([^`]*\)` |.*/\1/p' "$1"; }
 # The row of OPERATIONS.md whose first cell is exactly `X`.
-row_of() { grep -F "| \`$1\` |" "$OPS" | head -n 1; }
+row_of() { awk -v k="| \`$1\` |" 'index($0, k) == 1 { print; exit }' "$OPS"; }
 
 # ---- configuration keys -------------------------------------------------
 bf_log "configuration keys: docs/OPERATIONS.md against the key table"
