@@ -134,7 +134,8 @@ bf_sql "INSERT INTO $S.jobs (task) VALUES ('noop')" >/dev/null
 bf_wait_sql "SELECT count(*) FROM $S.jobs" 0 20
 # the job's counters appear once its result is recorded: wait for them
 for _ in $(seq 1 100); do
-	curl -sf "http://127.0.0.1:$PORT/metrics" > "$T/metrics" || true
+	python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' \
+		"http://127.0.0.1:$PORT/metrics" > "$T/metrics" 2>/dev/null || true
 	grep -q '^backfill_jobs_completed_total{' "$T/metrics" && grep -q '^backfill_queue_jobs{' "$T/metrics" && break
 	sleep 0.1
 done
