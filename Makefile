@@ -72,6 +72,8 @@ help:
 	@echo "make check      install deps, run unit and integration tests"
 	@echo "make unit       unit tests only (no database)"
 	@echo "make SANITIZE=address,undefined check   the same under sanitizers"
+	@echo "make coverage   the whole suite on a gcov build (build-cov/), line coverage per directory"
+	@echo "make fuzz       libFuzzer harnesses of fuzz/, FUZZ_SECONDS (60) each"
 
 $(BUILD)/daemon/%.o: daemon/%.c
 	@mkdir -p $(dir $@)
