@@ -93,6 +93,8 @@ int db_connect(struct bf_db *db, bool listen)
 
 void db_disconnect(struct bf_db *db)
 {
+	PQclear(db->pending);
+	db->pending = NULL;
 	if (db->conn)
 		PQfinish(db->conn);
 	db->conn = NULL;
@@ -136,6 +138,85 @@ PGresult *db_exec_prepared(struct bf_db *db, const char *what, const char *name,
 	if (!db->conn)
 		return NULL;
 	return check_result(db, what, PQexecPrepared(db->conn, name, nparams, params, NULL, NULL, 0));
+}
+
+static void log_lost(struct bf_db *db, const char *what)
+{
+	char *msg = xstrdup(PQerrorMessage(db->conn));
+	one_line(msg);
+	metrics_db_error(METRICS_CONN_JOBS);
+	log_error("database: %s: connection lost: %s", what, msg);
+	free(msg);
+	db_disconnect(db);
+}
+
+int db_send_prepared(struct bf_db *db, const char *what, const char *name, int nparams,
+                     const char *const *params)
+{
+	if (!db->conn)
+		return -1;
+	if (PQsendQueryPrepared(db->conn, name, nparams, params, NULL, NULL, 0))
+		return 0;
+	if (PQstatus(db->conn) == CONNECTION_BAD) {
+		log_lost(db, what);
+	} else {
+		char *msg = xstrdup(PQerrorMessage(db->conn));
+		one_line(msg);
+		metrics_db_error(METRICS_CONN_JOBS);
+		log_error("database: %s could not be sent: %s", what, msg);
+		free(msg);
+	}
+	return -1;
+}
+
+/* Every result of the statement was read: check the one it produced (the
+ * first error wins). */
+static int finish_result(struct bf_db *db, const char *what, PGresult **out)
+{
+	PGresult *r = db->pending;
+	db->pending = NULL;
+	*out = check_result(db, what, r);
+	return *out || db->conn ? 1 : -1;
+}
+
+static void keep_result(struct bf_db *db, PGresult *r)
+{
+	ExecStatusType st = db->pending ? PQresultStatus(db->pending) : PGRES_EMPTY_QUERY;
+	if (db->pending && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		PQclear(r); /* keep the error */
+		return;
+	}
+	PQclear(db->pending);
+	db->pending = r;
+}
+
+int db_read_result(struct bf_db *db, const char *what, PGresult **out)
+{
+	*out = NULL;
+	if (!db->conn)
+		return -1;
+	if (!PQconsumeInput(db->conn)) {
+		log_lost(db, what);
+		return -1;
+	}
+	while (!PQisBusy(db->conn)) {
+		PGresult *r = PQgetResult(db->conn);
+		if (!r)
+			return finish_result(db, what, out);
+		keep_result(db, r);
+	}
+	return 0;
+}
+
+int db_wait_result(struct bf_db *db, const char *what, PGresult **out)
+{
+	*out = NULL;
+	if (!db->conn)
+		return -1;
+	PGresult *r;
+	while ((r = PQgetResult(db->conn)) != NULL)
+		keep_result(db, r);
+	return finish_result(db, what, out);
 }
 
 int db_prepare(struct bf_db *db, const char *name, const char *sql, int nparams)

@@ -14,6 +14,7 @@ struct bf_db {
 	char *schema_q;    /* "schema", quoted for SQL text */
 	char *channel;     /* NOTIFY channel: schema.jobs */
 	char *masked;      /* conninfo with the password masked, for logs */
+	PGresult *pending; /* asynchronous statement: the result read so far */
 };
 
 /* Fills db (no connection yet).  Borrowed strings are copied. */
@@ -35,6 +36,17 @@ PGresult *db_exec(struct bf_db *db, const char *what, const char *sql, int npara
                   const char *const *params);
 PGresult *db_exec_prepared(struct bf_db *db, const char *what, const char *name, int nparams,
                            const char *const *params);
+/* Asynchronous statements, one in flight per connection.  db_send_prepared
+ * sends without waiting (0, or -1 after logging; the connection is closed
+ * if it broke).  db_read_result reads what arrived without blocking:
+ * 0 while the statement runs, 1 when it is done (*out: its result, which
+ * the caller PQclear()s, or NULL after logging its error), -1 when the
+ * connection broke (it is then closed).  db_wait_result blocks until the
+ * statement is done (1 or -1). */
+__attribute__((warn_unused_result)) int db_send_prepared(struct bf_db *db, const char *what, const char *name,
+                                                         int nparams, const char *const *params);
+__attribute__((warn_unused_result)) int db_read_result(struct bf_db *db, const char *what, PGresult **out);
+__attribute__((warn_unused_result)) int db_wait_result(struct bf_db *db, const char *what, PGresult **out);
 /* Prepares a statement; -1 after logging. */
 __attribute__((warn_unused_result)) int db_prepare(struct bf_db *db, const char *name, const char *sql, int nparams);
 

@@ -1,6 +1,12 @@
 /* dispatch.c -- the job loop: claim, hand out, finish, in batches, from the
- * event loop's thread.  It alone owns the database connection, the pools'
- * counters and the list of finished jobs waiting to be recorded. */
+ * event loop's thread.  It alone owns the database connections, the pools'
+ * counters and the list of finished jobs waiting to be recorded.
+ *
+ * Connections: the control connection (LISTEN, register, heartbeat, dead
+ * workers, returns; the janitor and cron use it too) runs short statements
+ * and waits for them.  Claims and finishes run on links of their own,
+ * without blocking the loop: one link records finished jobs while others
+ * claim for the pools, so their work runs on separate backends at once. */
 #include "dispatch.h"
 
 #include <event2/event.h>
@@ -24,6 +30,22 @@
 #include "metrics.h"
 #include "pool.h"
 
+/* Claim links: pools share them in turn, one claim in flight per pool. */
+#define CLAIM_LINKS_MAX 2
+
+enum link_op { LINK_IDLE, LINK_CLAIM, LINK_FINISH };
+
+/* A connection that runs one claim or one finish at a time, asynchronously. */
+struct bf_link {
+	struct bf_dispatch *d;
+	struct bf_db db;
+	struct event *ev; /* its socket, while connected */
+	enum link_op op;
+	struct bf_pool *pool;  /* LINK_CLAIM: claiming for this pool */
+	unsigned generation;   /* LINK_CLAIM: the worker's generation when sent */
+	struct bf_job *batch;  /* LINK_FINISH: the jobs being recorded */
+};
+
 enum bf_dispatch_state {
 	DISPATCH_RUNNING,  /* claiming and running */
 	DISPATCH_DRAINING, /* shutdown asked: no new claims, waiting for running jobs */
@@ -38,7 +60,12 @@ struct bf_dispatch {
 	enum bf_dispatch_state state;
 	atomic_int stop_level; /* BF_STOP_*, read by handlers */
 
-	struct bf_db db;
+	struct bf_db db; /* control connection */
+	/* links[0] finishes, links[1..nlinks-1] claim */
+	struct bf_link links[1 + CLAIM_LINKS_MAX];
+	size_t nlinks;
+	size_t next_pool; /* where the next claim's search for a pool starts */
+	bool paused;      /* a claim or finish failed: wait for retry_ev */
 	char worker_id[160]; /* base_id, plus "#N" after being declared dead N-1 times */
 	char base_id[128];
 	unsigned generation;
@@ -74,6 +101,7 @@ struct bf_dispatch {
 
 static void tick(struct bf_dispatch *d);
 static void connection_lost(struct bf_dispatch *d);
+static void wake_pool(struct bf_pool *p);
 
 static void running_add(struct bf_dispatch *d, int64_t id)
 {
@@ -128,9 +156,11 @@ static void take_results(struct bf_dispatch *d)
 		struct bf_job *j = list;
 		list = j->next;
 		j->next = NULL;
+		/* a slot freed in a full pool may let a due job run */
+		bool was_full = pool_claim_room(j->pool) == 0;
 		pool_job_done(j->pool, j);
-		/* the freed slot (or serial key) may let a due job run */
-		j->pool->maybe_more = true;
+		if (was_full)
+			wake_pool(j->pool);
 		running_remove(d, j->id);
 		double ms = (double)(j->finished_us - j->started_us) / 1000.0;
 		if (j->outcome == JOB_OUTCOME_DONE)
@@ -158,19 +188,13 @@ static void take_results(struct bf_dispatch *d)
 	}
 }
 
-/* Records every finished job in one statement.  Returns -1 if it could not
- * (the jobs stay queued for the next try). */
-static int flush_finished(struct bf_dispatch *d)
+/* Metrics and logs for a recorded batch; frees its jobs. */
+static void batch_recorded(struct bf_job *batch, int completed, int retried, int dead)
 {
-	if (!d->finished)
-		return 0;
-	int completed, retried, dead;
-	if (jobsql_finish(&d->db, d->worker_id, d->finished, &completed, &retried, &dead) < 0)
-		return -1;
 	if (dead > 0)
 		log_warn("%d job(s) moved to the dead-letter queue", dead);
 	size_t n = 0;
-	for (struct bf_job *j = d->finished, *next; j; j = next) {
+	for (struct bf_job *j = batch, *next; j; j = next) {
 		next = j->next;
 		enum bf_metrics_outcome o = METRICS_OUTCOME_COMPLETED;
 		if (j->outcome == JOB_OUTCOME_FAIL || (j->outcome == JOB_OUTCOME_RETRY && j->attempts >= j->max_attempts))
@@ -185,9 +209,61 @@ static int flush_finished(struct bf_dispatch *d)
 		log_warn("%zu finished job(s) were no longer ours (released after a lost heartbeat?); "
 		         "their results were dropped",
 		         n - (size_t)(completed + retried + dead));
+}
+
+/* Records every finished job in one statement on the control connection,
+ * waiting for it (shutdown).  -1 if it could not (the jobs stay queued). */
+static int flush_finished(struct bf_dispatch *d)
+{
+	if (!d->finished)
+		return 0;
+	int completed, retried, dead;
+	if (jobsql_finish(&d->db, d->worker_id, d->finished, &completed, &retried, &dead) < 0)
+		return -1;
+	batch_recorded(d->finished, completed, retried, dead);
 	d->finished = NULL;
 	d->finished_tail = &d->finished;
 	return 0;
+}
+
+/* Puts a batch that was not recorded back in front of the waiting ones. */
+static void requeue_batch(struct bf_dispatch *d, struct bf_link *l)
+{
+	if (!l->batch)
+		return;
+	struct bf_job *last = l->batch;
+	while (last->next)
+		last = last->next;
+	last->next = d->finished;
+	if (!d->finished)
+		d->finished_tail = &last->next;
+	d->finished = l->batch;
+	l->batch = NULL;
+}
+
+/* Gives jobs back to the queue (attempt refunded) on the control
+ * connection, and frees them. */
+static void give_back(struct bf_dispatch *d, struct bf_job *list, const char *what)
+{
+	struct bf_buf ids = {0};
+	size_t n = 0;
+	buf_append(&ids, "{", 1);
+	while (list) {
+		struct bf_job *j = list;
+		list = j->next;
+		buf_printf(&ids, "%s%lld", n++ ? "," : "", (long long)j->id);
+		job_free(j);
+	}
+	buf_append(&ids, "}", 1);
+	if (n > 0) {
+		if (db_connected(&d->db) && jobsql_return(&d->db, d->worker_id, ids.data) == 0)
+			log_info("returned %zu job(s) %s, attempt refunded", n, what);
+		else
+			log_error("could not return %zu job(s) %s: they are released when this "
+			          "worker's heartbeat times out (%d s)",
+			          n, what, d->cfg->heartbeat_timeout_s);
+	}
+	buf_free(&ids);
 }
 
 static void on_sink(evutil_socket_t fd, short what, void *arg)
@@ -197,21 +273,54 @@ static void on_sink(evutil_socket_t fd, short what, void *arg)
 	tick(arg);
 }
 
+static void pause_links(struct bf_dispatch *d)
+{
+	d->paused = true;
+	schedule_retry(d, 1000);
+}
+
 /* ---- claiming --------------------------------------------------------- */
 
-static int claim_for(struct bf_dispatch *d, struct bf_pool *p)
+static void claimed(struct bf_dispatch *d, struct bf_link *l, PGresult *r)
 {
-	int free_slots = pool_claim_room(p);
+	struct bf_pool *p = l->pool;
+	l->op = LINK_IDLE;
+	l->pool = NULL;
+	p->claiming = false;
+	if (!r) {
+		pause_links(d);
+		return;
+	}
 	struct bf_job *jobs = NULL;
-	int n = jobsql_claim(&d->db, d->worker_id, p->name, d->tasks_literal, free_slots, &jobs);
-	if (n < 0)
-		return -1;
+	int n = jobsql_claim_parse(r, &jobs);
+	PQclear(r);
 	/* keep claiming until a claim comes back empty: a claim can return
 	 * fewer jobs than asked although more are due (one per serial key) */
-	p->maybe_more = n > 0;
+	p->maybe_more = n > 0 || p->rewake;
+	p->rewake = false;
+	if (!jobs)
+		return;
+	if (l->generation != d->generation) {
+		/* this daemon was declared dead after the claim committed, and
+		 * the jobs were released then: another daemon may run them */
+		log_warn("%d job(s) claimed just before this daemon was declared dead were released; "
+		         "not running them",
+		         n);
+		while (jobs) {
+			struct bf_job *j = jobs;
+			jobs = j->next;
+			job_free(j);
+		}
+		return;
+	}
+	if (d->state != DISPATCH_RUNNING) {
+		give_back(d, jobs, "claimed as the daemon began to stop");
+		return;
+	}
 	while (jobs) {
 		struct bf_job *j = jobs;
 		jobs = j->next;
+		j->next = NULL;
 		j->handler = loader_find_task(d->loader, j->task);
 		j->stop_level = &d->stop_level;
 		j->generation = d->generation;
@@ -224,13 +333,158 @@ static int claim_for(struct bf_dispatch *d, struct bf_pool *p)
 		running_add(d, j->id);
 		pool_submit(p, j);
 	}
-	return 0;
+}
+
+static void recorded(struct bf_dispatch *d, struct bf_link *l, PGresult *r)
+{
+	l->op = LINK_IDLE;
+	int completed, retried, dead;
+	if (!r || jobsql_finish_parse(r, &completed, &retried, &dead) < 0) {
+		PQclear(r);
+		requeue_batch(d, l);
+		pause_links(d);
+		return;
+	}
+	PQclear(r);
+	/* a freed serial key or a retry may make a job due: claim again (a
+	 * claim that ran alongside may have missed it) */
+	for (const struct bf_job *j = l->batch; j; j = j->next)
+		if (j->serial_key || j->outcome != JOB_OUTCOME_DONE)
+			wake_pool(j->pool);
+	batch_recorded(l->batch, completed, retried, dead);
+	l->batch = NULL;
+}
+
+static void link_done(struct bf_dispatch *d, struct bf_link *l, PGresult *r)
+{
+	if (l->op == LINK_CLAIM)
+		claimed(d, l, r);
+	else
+		recorded(d, l, r);
+}
+
+static const char *link_what(const struct bf_link *l)
+{
+	return l->op == LINK_CLAIM ? "claim" : l->op == LINK_FINISH ? "finish" : "idle connection";
+}
+
+static void on_link(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct bf_link *l = arg;
+	struct bf_dispatch *d = l->d;
+	if (l->op == LINK_IDLE) { /* nothing asked: the server closing it? */
+		if (db_poll_notifies(&l->db) < 0)
+			connection_lost(d);
+		return;
+	}
+	PGresult *r = NULL;
+	int rc = db_read_result(&l->db, link_what(l), &r);
+	if (rc == 0)
+		return;
+	if (rc < 0) {
+		connection_lost(d);
+		return;
+	}
+	link_done(d, l, r);
+	tick(d);
+}
+
+/* Waits for whatever the links have in flight (shutdown). */
+static void links_settle(struct bf_dispatch *d)
+{
+	for (size_t i = 0; i < d->nlinks; i++) {
+		struct bf_link *l = &d->links[i];
+		if (l->op == LINK_IDLE)
+			continue;
+		PGresult *r = NULL;
+		if (db_wait_result(&l->db, link_what(l), &r) < 0) {
+			connection_lost(d);
+			return;
+		}
+		link_done(d, l, r);
+	}
+}
+
+static bool links_busy(const struct bf_dispatch *d)
+{
+	for (size_t i = 0; i < d->nlinks; i++)
+		if (d->links[i].op != LINK_IDLE)
+			return true;
+	return false;
+}
+
+static void wake_pool(struct bf_pool *p)
+{
+	p->maybe_more = true;
+	if (p->claiming)
+		p->rewake = true;
 }
 
 static void wake_all_pools(struct bf_dispatch *d)
 {
 	for (size_t i = 0; i < d->npools; i++)
-		d->pools[i]->maybe_more = true;
+		wake_pool(d->pools[i]);
+}
+
+/* The next pool, in turn, that has room and may have due jobs. */
+static struct bf_pool *next_pool_to_claim(struct bf_dispatch *d)
+{
+	for (size_t k = 0; k < d->npools; k++) {
+		size_t i = (d->next_pool + k) % d->npools;
+		struct bf_pool *p = d->pools[i];
+		if (p->maybe_more && !p->claiming && pool_claim_room(p) > 0) {
+			d->next_pool = (i + 1) % d->npools;
+			return p;
+		}
+	}
+	return NULL;
+}
+
+/* A statement could not be sent: the connection broke, or it failed. */
+static void send_failed(struct bf_dispatch *d, struct bf_link *l)
+{
+	if (!db_connected(&l->db))
+		connection_lost(d);
+	else
+		pause_links(d);
+}
+
+/* Sends what the idle links can do now: the waiting results, and a claim
+ * for each pool with free slots. */
+static void pump(struct bf_dispatch *d)
+{
+	struct bf_link *f = &d->links[0];
+	if (f->op == LINK_IDLE && d->finished) {
+		if (jobsql_finish_send(&f->db, d->worker_id, d->finished) < 0) {
+			send_failed(d, f);
+			return;
+		}
+		f->op = LINK_FINISH;
+		f->batch = d->finished;
+		d->finished = NULL;
+		d->finished_tail = &d->finished;
+	}
+	if (d->state != DISPATCH_RUNNING)
+		return;
+	for (size_t i = 1; i < d->nlinks; i++) {
+		struct bf_link *l = &d->links[i];
+		if (l->op != LINK_IDLE)
+			continue;
+		struct bf_pool *p = next_pool_to_claim(d);
+		if (!p)
+			break;
+		if (jobsql_claim_send(&l->db, d->worker_id, p->name, d->tasks_literal, pool_claim_room(p)) < 0) {
+			send_failed(d, l);
+			return;
+		}
+		l->op = LINK_CLAIM;
+		l->pool = p;
+		l->generation = d->generation;
+		p->claiming = true;
+		p->rewake = false;
+	}
 }
 
 static bool all_idle(const struct bf_dispatch *d)
@@ -249,8 +503,9 @@ static void finish_shutdown(struct bf_dispatch *d)
 	event_base_loopbreak(d->base);
 }
 
-/* One turn of work: take results, record them, claim for free slots.
- * Called on every wake-up (results, NOTIFY, poll, reconnect). */
+/* One turn of work: take results, send them to be recorded, claim for free
+ * slots.  Called on every wake-up (results, replies, NOTIFY, poll,
+ * reconnect). */
 static void tick(struct bf_dispatch *d)
 {
 	if (d->in_tick || d->state == DISPATCH_DONE)
@@ -261,49 +516,26 @@ static void tick(struct bf_dispatch *d)
 		connection_lost(d);
 		goto out;
 	}
-	if (flush_finished(d) < 0) {
-		if (!db_connected(&d->db))
-			connection_lost(d);
-		else
-			schedule_retry(d, 1000);
+	if (!d->paused)
+		pump(d);
+	if (!db_connected(&d->db))
 		goto out;
+	/* NOTIFYs that arrived with a statement's reply: the socket will not
+	 * wake us for them */
+	if (db_take_notifies(&d->db) > 0) {
+		wake_all_pools(d);
+		event_active(d->retry_ev, EV_TIMEOUT, 0);
 	}
-	if (d->state == DISPATCH_RUNNING) {
-		/* claim until every pool is full or has nothing due */
-		bool progress = true;
-		while (progress) {
-			progress = false;
-			for (size_t i = 0; i < d->npools; i++) {
-				struct bf_pool *p = d->pools[i];
-				if (!p->maybe_more || pool_claim_room(p) == 0)
-					continue;
-				int before = p->in_flight;
-				if (claim_for(d, p) < 0) {
-					if (!db_connected(&d->db))
-						connection_lost(d);
-					else
-						schedule_retry(d, 1000);
-					goto out;
-				}
-				progress |= p->in_flight > before && p->maybe_more;
-			}
+	bool quiet = all_idle(d) && !d->finished && !links_busy(d);
+	if (d->state == DISPATCH_RUNNING && d->once && quiet) {
+		bool more = false;
+		for (size_t i = 0; i < d->npools; i++)
+			more |= d->pools[i]->maybe_more && d->pools[i]->concurrency > 0;
+		if (!more) {
+			log_info("--once: nothing more is due; exiting");
+			finish_shutdown(d);
 		}
-		/* NOTIFYs that arrived with a statement's reply: the socket will
-		 * not wake us for them */
-		if (db_take_notifies(&d->db) > 0) {
-			wake_all_pools(d);
-			event_active(d->retry_ev, EV_TIMEOUT, 0);
-		}
-		if (d->once && all_idle(d) && !d->finished) {
-			bool more = false;
-			for (size_t i = 0; i < d->npools; i++)
-				more |= d->pools[i]->maybe_more;
-			if (!more) {
-				log_info("--once: nothing more is due; exiting");
-				finish_shutdown(d);
-			}
-		}
-	} else if (d->state == DISPATCH_DRAINING && all_idle(d) && !d->finished) {
+	} else if (d->state == DISPATCH_DRAINING && quiet) {
 		log_info("drained: every running job finished");
 		finish_shutdown(d);
 	}
@@ -340,7 +572,9 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	tick(arg);
+	struct bf_dispatch *d = arg;
+	d->paused = false;
+	tick(d);
 }
 
 /* ---- connection ------------------------------------------------------- */
@@ -351,13 +585,56 @@ static int register_worker(struct bf_dispatch *d)
 	                       d->cfg->heartbeat_timeout_s);
 }
 
-/* Connects, prepares, registers, hands back jobs we hold but lost track of. */
+static int link_open(struct bf_link *l)
+{
+	if (db_connect(&l->db, false) < 0 || jobsql_prepare(&l->db) < 0) {
+		db_disconnect(&l->db);
+		return -1;
+	}
+	l->ev = event_new(l->d->base, db_socket(&l->db), EV_READ | EV_PERSIST, on_link, l);
+	event_add(l->ev, NULL);
+	return 0;
+}
+
+/* Closes a link.  A claim in flight may have committed: connect_db hands
+ * such jobs back.  A batch being recorded waits to be sent again (every
+ * change is guarded by the owner, so a repeat changes nothing). */
+static void link_close(struct bf_link *l)
+{
+	if (l->ev)
+		event_free(l->ev);
+	l->ev = NULL;
+	db_disconnect(&l->db);
+	if (l->op == LINK_CLAIM)
+		l->pool->claiming = false;
+	else if (l->op == LINK_FINISH)
+		requeue_batch(l->d, l);
+	l->op = LINK_IDLE;
+	l->pool = NULL;
+}
+
+static void close_all(struct bf_dispatch *d)
+{
+	for (size_t i = 0; i < d->nlinks; i++)
+		link_close(&d->links[i]);
+	if (d->notify_ev) {
+		event_free(d->notify_ev);
+		d->notify_ev = NULL;
+	}
+	db_disconnect(&d->db);
+}
+
+/* Connects (control connection and links), prepares, registers, hands back
+ * jobs we hold but lost track of. */
 static int connect_db(struct bf_dispatch *d)
 {
 	if (db_connect(&d->db, !d->once) < 0)
 		return -1;
 	if (jobsql_prepare(&d->db) < 0 || register_worker(d) < 0)
 		goto fail;
+	for (size_t i = 0; i < d->nlinks; i++)
+		if (link_open(&d->links[i]) < 0)
+			goto fail;
 	struct bf_buf keep = {0};
 	ids_literal(d, true, &keep);
 	int returned = 0;
@@ -375,7 +652,7 @@ static int connect_db(struct bf_dispatch *d)
 	}
 	return 0;
 fail:
-	db_disconnect(&d->db);
+	close_all(d);
 	return -1;
 }
 
@@ -404,11 +681,7 @@ static void connection_lost(struct bf_dispatch *d)
 {
 	if (evtimer_pending(d->reconnect_ev, NULL))
 		return;
-	if (d->notify_ev) {
-		event_free(d->notify_ev);
-		d->notify_ev = NULL;
-	}
-	db_disconnect(&d->db);
+	close_all(d);
 	log_warn("database: connection lost; %zu job(s) running, %s result(s) waiting; reconnecting",
 	         d->nrunning, d->finished ? "some" : "no");
 	int64_t ms = backoff_reconnect_ms(d->reconnect_failures + 1, (double)rand() / RAND_MAX);
@@ -455,6 +728,7 @@ static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
 static void abort_running(struct bf_dispatch *d)
 {
 	atomic_store(&d->stop_level, BF_STOP_ABORT);
+	links_settle(d);
 	take_results(d);
 	if (d->nrunning > 0) {
 		struct bf_buf ids = {0};
@@ -488,29 +762,18 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 /* Jobs claimed ahead that no thread started go back at once (refunded). */
 static void return_queued(struct bf_dispatch *d)
 {
-	struct bf_buf ids = {0};
-	size_t n = 0;
-	buf_append(&ids, "{", 1);
+	struct bf_job *all = NULL;
 	for (size_t i = 0; i < d->npools; i++) {
 		struct bf_job *list = pool_take_queued(d->pools[i]);
 		while (list) {
 			struct bf_job *j = list;
 			list = j->next;
-			buf_printf(&ids, "%s%lld", n++ ? "," : "", (long long)j->id);
 			running_remove(d, j->id);
-			job_free(j);
+			j->next = all;
+			all = j;
 		}
 	}
-	buf_append(&ids, "}", 1);
-	if (n > 0) {
-		if (db_connected(&d->db) && jobsql_return(&d->db, d->worker_id, ids.data) == 0)
-			log_info("returned %zu job(s) claimed ahead and not started, attempt refunded", n);
-		else
-			log_error("could not return %zu job(s) claimed ahead: they are released when this "
-			          "worker's heartbeat times out (%d s)",
-			          n, d->cfg->heartbeat_timeout_s);
-	}
-	buf_free(&ids);
+	give_back(d, all, "claimed ahead and not started");
 }
 
 void dispatch_shutdown(struct bf_dispatch *d)
@@ -659,6 +922,12 @@ struct bf_dispatch *dispatch_new(struct event_base *base, const struct bf_config
 	d->sink = sink_new();
 	if (!d->sink || apply_queues(d, cfg) < 0)
 		goto fail;
+	size_t nclaim = d->npools < 1 ? 1 : d->npools > CLAIM_LINKS_MAX ? CLAIM_LINKS_MAX : d->npools;
+	d->nlinks = 1 + nclaim;
+	for (size_t i = 0; i < d->nlinks; i++) {
+		d->links[i].d = d;
+		db_init(&d->links[i].db, cfg->database_url, cfg->schema);
+	}
 
 	d->sink_ev = event_new(base, sink_fd(d->sink), EV_READ | EV_PERSIST, on_sink, d);
 	d->poll_ev = event_new(base, -1, EV_PERSIST, on_poll, d);
@@ -684,13 +953,14 @@ int dispatch_start(struct bf_dispatch *d)
 			return -1;
 		connection_lost(d);
 	}
+	/* heartbeats with --once too: a long job must not look abandoned */
+	struct timeval hb = {d->cfg->heartbeat_interval_s, 0};
+	event_add(d->heartbeat_ev, &hb);
+	/* recover dead workers' jobs at start, before the first claim */
+	on_heartbeat(-1, 0, d);
 	if (!d->once) {
 		struct timeval poll = {d->cfg->poll_interval_ms / 1000, (d->cfg->poll_interval_ms % 1000) * 1000};
 		event_add(d->poll_ev, &poll);
-		struct timeval hb = {d->cfg->heartbeat_interval_s, 0};
-		event_add(d->heartbeat_ev, &hb);
-		/* recover dead workers' jobs at start, before the first claim */
-		on_heartbeat(-1, 0, d);
 		janitor_start(d->janitor);
 		cron_start(d->cron);
 	}
@@ -733,6 +1003,10 @@ void dispatch_free(struct bf_dispatch *d)
 			event_free(evs[i]);
 	cron_free(d->cron);
 	janitor_free(d->janitor);
+	for (size_t i = 0; i < d->nlinks; i++) {
+		link_close(&d->links[i]);
+		db_cleanup(&d->links[i].db);
+	}
 	if (idle) {
 		for (size_t i = d->npools; i-- > 0;)
 			pool_free(d->pools[i]);

@@ -78,15 +78,17 @@ static char *dup_value(const PGresult *r, int row, int col)
 	return s;
 }
 
-int jobsql_claim(struct bf_db *db, const char *worker, const char *queue, const char *tasks_literal,
-                 int limit, struct bf_job **list)
+int jobsql_claim_send(struct bf_db *db, const char *worker, const char *queue,
+                      const char *tasks_literal, int limit)
 {
 	char lim[16];
 	snprintf(lim, sizeof(lim), "%d", limit);
 	const char *params[] = {worker, queue, tasks_literal, lim};
-	PGresult *r = db_exec_prepared(db, "claim", "bf_claim", 4, params);
-	if (!r)
-		return -1;
+	return db_send_prepared(db, "claim", "bf_claim", 4, params);
+}
+
+int jobsql_claim_parse(const PGresult *r, struct bf_job **list)
+{
 	int n = PQntuples(r);
 	struct bf_job **tail = list;
 	while (*tail)
@@ -110,12 +112,10 @@ int jobsql_claim(struct bf_db *db, const char *worker, const char *queue, const 
 		*tail = j;
 		tail = &j->next;
 	}
-	PQclear(r);
 	return n;
 }
 
-int jobsql_finish(struct bf_db *db, const char *worker, const struct bf_job *list, int *completed,
-                  int *retried, int *dead)
+int jobsql_finish_send(struct bf_db *db, const char *worker, const struct bf_job *list)
 {
 	struct bf_buf ids = {0}, outcomes = {0}, errors = {0}, delays = {0};
 	buf_append(&ids, "{", 1);
@@ -137,19 +137,32 @@ int jobsql_finish(struct bf_db *db, const char *worker, const struct bf_job *lis
 	buf_append(&errors, "}", 1);
 	buf_append(&delays, "}", 1);
 	const char *params[] = {worker, ids.data, outcomes.data, errors.data, delays.data};
-	PGresult *r = db_exec_prepared(db, "finish", "bf_finish", 5, params);
-	int rc = -1;
-	if (r && PQntuples(r) == 1) {
-		*completed = atoi(PQgetvalue(r, 0, 0));
-		*retried = atoi(PQgetvalue(r, 0, 1));
-		*dead = atoi(PQgetvalue(r, 0, 2));
-		rc = 0;
-	}
-	PQclear(r);
+	int rc = db_send_prepared(db, "finish", "bf_finish", 5, params);
 	buf_free(&ids);
 	buf_free(&outcomes);
 	buf_free(&errors);
 	buf_free(&delays);
+	return rc;
+}
+
+int jobsql_finish_parse(const PGresult *r, int *completed, int *retried, int *dead)
+{
+	if (PQntuples(r) != 1)
+		return -1;
+	*completed = atoi(PQgetvalue(r, 0, 0));
+	*retried = atoi(PQgetvalue(r, 0, 1));
+	*dead = atoi(PQgetvalue(r, 0, 2));
+	return 0;
+}
+
+int jobsql_finish(struct bf_db *db, const char *worker, const struct bf_job *list, int *completed,
+                  int *retried, int *dead)
+{
+	PGresult *r = NULL;
+	if (jobsql_finish_send(db, worker, list) < 0 || db_wait_result(db, "finish", &r) < 0 || !r)
+		return -1;
+	int rc = jobsql_finish_parse(r, completed, retried, dead);
+	PQclear(r);
 	return rc;
 }
 

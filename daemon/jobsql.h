@@ -15,18 +15,24 @@ struct bf_job;
 /* Prepares every statement on a fresh connection. */
 __attribute__((warn_unused_result)) int jobsql_prepare(struct bf_db *db);
 
-/* Claims up to limit due jobs of queue for the given tasks (a text[]
- * literal).  Appends them to *list (linked by ->next) and returns how many,
- * or -1 on a database error. */
-__attribute__((warn_unused_result)) int jobsql_claim(struct bf_db *db, const char *worker, const char *queue,
-                                                     const char *tasks_literal, int limit, struct bf_job **list);
-
+/* Sends a claim of up to limit due jobs of queue for the given tasks (a
+ * text[] literal) without waiting; 0, or -1 on a database error.  When its
+ * result is in, jobsql_claim_parse appends the jobs to *list (linked by
+ * ->next) and returns how many. */
+__attribute__((warn_unused_result)) int jobsql_claim_send(struct bf_db *db, const char *worker, const char *queue,
+                                                          const char *tasks_literal, int limit);
+int jobsql_claim_parse(const PGresult *r, struct bf_job **list);
 /* Records the outcome of every job in list (success, retry with backoff or
- * the handler's delay, dead-letter).  One statement, one transaction.
- * Returns 0, or -1 on error (nothing recorded; safe to call again). */
+ * the handler's delay, dead-letter).  One statement, one transaction, so a
+ * failed call recorded nothing and is safe to repeat (every change is
+ * guarded by the owner).  _send sends it without waiting, _parse reads the
+ * counts from its result; jobsql_finish does both and waits.  -1 on error. */
+__attribute__((warn_unused_result)) int jobsql_finish_send(struct bf_db *db, const char *worker,
+                                                           const struct bf_job *list);
+__attribute__((warn_unused_result)) int jobsql_finish_parse(const PGresult *r, int *completed, int *retried,
+                                                            int *dead);
 __attribute__((warn_unused_result)) int jobsql_finish(struct bf_db *db, const char *worker, const struct bf_job *list,
                                                       int *completed, int *retried, int *dead);
-
 /* Returns jobs (attempt refunded).  ids: a bigint[] literal. */
 __attribute__((warn_unused_result)) int jobsql_return(struct bf_db *db, const char *worker, const char *ids_literal);
 /* Returns every job this worker holds except those listed. */

@@ -16,6 +16,8 @@ struct bf_pool {
 	int concurrency;
 	int in_flight;   /* submitted (running or queued), result not yet taken back */
 	bool maybe_more; /* the last claim found jobs, or a NOTIFY/poll came since */
+	bool claiming;   /* a claim for this pool is in flight */
+	bool rewake;     /* a NOTIFY/poll came while it was: claim again after it */
 	double avg_run_us; /* moving average of handler run time; < 0: no sample yet */
 	struct bf_executor *exec;
 };
