@@ -18,7 +18,8 @@
 #define OFF(field) offsetof(struct bf_config, field)
 
 /* Every key backfilld reads.  README and config/backfilld.ini document each
- * one (tests/check_docs.sh keeps them in step). */
+ * one (tests/integration/t_docs_config.sh and t_docs_complete.sh keep them
+ * in step). */
 const struct bf_config_key config_keys[] = {
     {"database", "url", CONFIG_TYPE_CONNINFO, OFF(database_url), 0, 0, "postgresql:///backfill",
      "DATABASE_URL", "database-url", false, "libpq connection URL or key=value string"},

@@ -8,7 +8,8 @@
 # being attempt 1 again (attempt refunded); nothing is dead-lettered; the dead
 # daemon's workers row is gone.  Part 2: a job running longer than
 # heartbeat_timeout on a live daemon, while another daemon runs, is never
-# released: it runs exactly once and finishes.
+# released: it runs exactly once and finishes.  Part 3: the same for a
+# --once run next to them (it heartbeats too).
 . "$(dirname "$0")/lib.sh"
 
 S=$BACKFILL_SCHEMA
@@ -177,6 +178,16 @@ bf_eq "$(grep -c 'of dead worker(s)' "$T/daemon-B.log")" 1 "B released nothing b
 bf_eq "$(cat "$T"/daemon-*.log | grep -c 'was declared dead')" 0 "no live daemon was declared dead"
 bf_eq "$(bf_sql "SELECT string_agg(id, ',' ORDER BY id COLLATE \"C\") FROM $S.workers")" \
 	"$(printf '%s\n' "$worker_b" "$worker_c" | LC_ALL=C sort | paste -sd, -)" "B and C registered"
+
+# ---------------------------------------------------------------------------
+bf_log "part 3: a --once run with a 5 s job next to B and C heartbeats and is never released"
+cfg O
+once=$(bf_sql "INSERT INTO $S.jobs (task, queue, payload) VALUES ('test.record', 'oneshot', '{\"sleep_ms\": 5000}') RETURNING id")
+"$BIN" -c "$T/O.ini" --plugin-dir "$PLUGINS" --queue bulk=0 --queue oneshot=1 --once >"$T/daemon-O.log" 2>&1 || bf_fail "--once run failed: $(tail -n 5 "$T/daemon-O.log")"
+bf_eq "$(runs "$T/rec-O" "$once")" "start:1,end:1" "the --once job ran exactly once, as attempt 1"
+bf_eq "$(bf_sql "SELECT count(*) FROM $S.jobs WHERE id = $once")" 0 "the --once job is recorded as done"
+bf_eq "$(cat "$T"/daemon-*.log | grep -c 'of dead worker(s)')" 1 "only A's jobs were ever released"
+bf_eq "$(grep -c 'no longer ours' "$T/daemon-O.log")" 0 "the --once run's result was kept"
 
 bf_stop B >"$T/rc.B"; bf_stop C >"$T/rc.C"
 bf_eq "$(cat "$T/rc.B") $(cat "$T/rc.C")" "0 0" "exit status of B and C after SIGTERM"
