@@ -434,7 +434,7 @@ static struct bf_pool *next_pool_to_claim(struct bf_dispatch *d)
 	for (size_t k = 0; k < d->npools; k++) {
 		size_t i = (d->next_pool + k) % d->npools;
 		struct bf_pool *p = d->pools[i];
-		if (p->maybe_more && !p->claiming && pool_claim_room(p) > 0) {
+		if (p->maybe_more && !p->claiming && pool_wants_claim(p)) {
 			d->next_pool = (i + 1) % d->npools;
 			return p;
 		}

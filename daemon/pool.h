@@ -43,6 +43,17 @@ static inline int pool_claim_room(const struct bf_pool *pool)
 	return cap > pool->in_flight ? cap - pool->in_flight : 0;
 }
 
+/* Whether a claim is worth sending now: a free slot for slow jobs; for
+ * fast ones, once half the jobs claimed ahead have started, so that claims
+ * stay big (each costs a round trip and a commit) and the next batch
+ * arrives before the threads run dry. */
+static inline bool pool_wants_claim(const struct bf_pool *pool)
+{
+	int room = pool_claim_room(pool);
+	int half = pool_prefetch(pool) / 2;
+	return room > 0 && room >= half;
+}
+
 /* Takes back the jobs no thread has started yet (shutdown); caller owns the
  * list (linked by ->next) and must return them to the database. */
 struct bf_job *pool_take_queued(struct bf_pool *pool);
