@@ -193,9 +193,10 @@ static void batch_recorded(struct bf_job *batch, int completed, int retried, int
 {
 	if (dead > 0)
 		log_warn("%d job(s) moved to the dead-letter queue", dead);
-	size_t n = 0;
+	size_t n = 0, resent = 0;
 	for (struct bf_job *j = batch, *next; j; j = next) {
 		next = j->next;
+		resent += j->resent;
 		enum bf_metrics_outcome o = METRICS_OUTCOME_COMPLETED;
 		if (j->outcome == JOB_OUTCOME_FAIL || (j->outcome == JOB_OUTCOME_RETRY && j->attempts >= j->max_attempts))
 			o = METRICS_OUTCOME_DEAD;
@@ -205,10 +206,18 @@ static void batch_recorded(struct bf_job *batch, int completed, int retried, int
 		job_free(j);
 		n++;
 	}
-	if ((size_t)(completed + retried + dead) < n)
+	size_t missing = n - (size_t)(completed + retried + dead);
+	if ((size_t)(completed + retried + dead) > n)
+		missing = 0;
+	/* a finish whose reply was lost may have committed: its jobs were
+	 * recorded then, and the repeat finds them gone */
+	size_t already = missing < resent ? missing : resent;
+	if (already > 0)
+		log_info("%zu result(s) sent again after a lost connection had been recorded already", already);
+	if (missing > already)
 		log_warn("%zu finished job(s) were no longer ours (released after a lost heartbeat?); "
 		         "their results were dropped",
-		         n - (size_t)(completed + retried + dead));
+		         missing - already);
 }
 
 /* Records every finished job in one statement on the control connection,
@@ -232,8 +241,12 @@ static void requeue_batch(struct bf_dispatch *d, struct bf_link *l)
 	if (!l->batch)
 		return;
 	struct bf_job *last = l->batch;
-	while (last->next)
+	for (;;) {
+		last->resent = true;
+		if (!last->next)
+			break;
 		last = last->next;
+	}
 	last->next = d->finished;
 	if (!d->finished)
 		d->finished_tail = &last->next;

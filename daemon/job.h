@@ -4,6 +4,7 @@
 #define BACKFILLD_JOB_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <backfill/plugin.h>
@@ -35,6 +36,7 @@ struct bf_job {
 	struct bf_pool *pool;          /* borrowed */
 	const atomic_int *stop_level;  /* BF_STOP_*, owned by the dispatcher */
 	unsigned generation;           /* the dispatcher's registration it was claimed under */
+	bool resent;                   /* its finish was in flight when a connection broke */
 
 	/* Set by the worker thread while the handler runs. */
 	enum bf_job_outcome outcome;
