@@ -36,6 +36,20 @@
  *       BENCH_TRACK_FUNCTIONS=0); jobs_per_* = the jobs present at the start
  *       divided by the calls, i.e. the mean batch the daemon chose.
  *
+ *   benchctl drain URL SCHEMA TIMEOUT_S LOGFILE PIDFILE [--task TASK]
+ *                  [--copies K] -- PROGRAM ARGS...
+ *       The same, with options (bench/backfilld-scale uses them):
+ *       --task TASK counts only the jobs of TASK: the clock stops when none
+ *       is left, other rows (future-dated jobs, tasks nobody handles) stay.
+ *       The probe becomes "SELECT id FROM jobs WHERE task = TASK AND id
+ *       BETWEEN lo AND hi ORDER BY id LIMIT 1", lo and hi being the lowest
+ *       and highest id of TASK at the start: keep other rows out of that id
+ *       range, or every probe walks past them.  --copies K starts K copies
+ *       of PROGRAM together (one LOGFILE, their pids one a line in PIDFILE);
+ *       cpu_s, utime_s, stime_s, rss_kb, rss_hwm_kb and threads are then
+ *       summed over the copies, stop_s waits for all of them, daemon_exit is
+ *       the first non-zero exit status (else 0).
+ *
  *   benchctl idle URL PID SECONDS
  *       Samples process PID for SECONDS: cpu_pct= (utime+stime delta, % of
  *       one core) rss_kb= (VmRSS at the end) wakeups_per_s= (context
@@ -355,33 +369,80 @@ static int cmd_exec(int argc, char **argv)
 	return 0;
 }
 
+#define DRAIN_MAX_COPIES 16
+
+static int drain_usage(void)
+{
+	fprintf(stderr, "usage: benchctl drain URL SCHEMA TIMEOUT_S LOGFILE PIDFILE [--task TASK] "
+	                "[--copies K] -- PROGRAM ARGS...\n");
+	return 2;
+}
+
 static int cmd_drain(int argc, char **argv)
 {
-	if (argc < 7 || strcmp(argv[5], "--") != 0) {
-		fprintf(stderr, "usage: benchctl drain URL SCHEMA TIMEOUT_S LOGFILE PIDFILE -- PROGRAM "
-		                "ARGS...\n");
-		return 2;
-	}
+	if (argc < 7)
+		return drain_usage();
 	const char *url = argv[0], *schema = argv[1], *logfile = argv[3], *pidfile = argv[4];
 	double timeout = strtod(argv[2], NULL);
-	char **prog = argv + 6;
+	const char *task = NULL;
+	int copies = 1, a = 5;
+	while (a < argc && strcmp(argv[a], "--") != 0) {
+		if (strcmp(argv[a], "--task") == 0 && a + 1 < argc) {
+			task = argv[a + 1];
+		} else if (strcmp(argv[a], "--copies") == 0 && a + 1 < argc) {
+			copies = atoi(argv[a + 1]);
+			if (copies < 1 || copies > DRAIN_MAX_COPIES)
+				return drain_usage();
+		} else {
+			return drain_usage();
+		}
+		a += 2;
+	}
+	if (a + 1 >= argc)
+		return drain_usage();
+	char **prog = argv + a + 1;
 
 	PGconn *c = connect_db(url);
 	char *ident = PQescapeIdentifier(c, schema, strlen(schema));
 	char probe[512], count[512], dlq[512];
-	snprintf(probe, sizeof(probe), "SELECT id FROM %s.jobs ORDER BY id LIMIT 1", ident);
-	snprintf(count, sizeof(count), "SELECT count(*) FROM %s.jobs", ident);
+	const char *params[3] = {task, NULL, NULL};
+	int nparams = 0;
+	char lo[32] = "", hi[32] = "";
+	PGresult *r;
+	if (task) {
+		/* the id range of TASK's jobs, so the probe never walks other rows */
+		snprintf(probe, sizeof(probe),
+		         "SELECT min(id), max(id) FROM %s.jobs WHERE task = $1", ident);
+		r = must(c, PQexecParams(c, probe, 1, NULL, params, NULL, NULL, 0), "id range");
+		if (PQgetisnull(r, 0, 0))
+			die("%s.jobs has no job of task %s before the drain", schema, task);
+		snprintf(lo, sizeof(lo), "%s", PQgetvalue(r, 0, 0));
+		snprintf(hi, sizeof(hi), "%s", PQgetvalue(r, 0, 1));
+		PQclear(r);
+		params[1] = lo;
+		params[2] = hi;
+		nparams = 3;
+		snprintf(probe, sizeof(probe),
+		         "SELECT id FROM %s.jobs WHERE task = $1 AND id BETWEEN $2 AND $3 "
+		         "ORDER BY id LIMIT 1",
+		         ident);
+		snprintf(count, sizeof(count), "SELECT count(*) FROM %s.jobs WHERE task = $1", ident);
+	} else {
+		snprintf(probe, sizeof(probe), "SELECT id FROM %s.jobs ORDER BY id LIMIT 1", ident);
+		snprintf(count, sizeof(count), "SELECT count(*) FROM %s.jobs", ident);
+	}
 	snprintf(dlq, sizeof(dlq), "SELECT count(*) FROM %s.dlq", ident);
 	PQfreemem(ident);
-	PQclear(must(c, PQprepare(c, "probe", probe, 0, NULL), "prepare"));
-	PGresult *r = must(c, PQexecPrepared(c, "probe", 0, NULL, NULL, NULL, 0), "probe");
+	PQclear(must(c, PQprepare(c, "probe", probe, nparams, NULL), "prepare"));
+	PQclear(must(c, PQprepare(c, "count", count, task ? 1 : 0, NULL), "prepare"));
+	r = must(c, PQexecPrepared(c, "probe", nparams, params, NULL, NULL, 0), "probe");
 	if (PQntuples(r) == 0)
 		die("%s.jobs is empty before the drain", schema);
 	PQclear(r);
-	r = must(c, PQexec(c, count), "count");
+	r = must(c, PQexecPrepared(c, "count", task ? 1 : 0, params, NULL, NULL, 0), "count");
 	long long nrows = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
 	PQclear(r);
-	r = must(c, PQexecPrepared(c, "probe", 0, NULL, NULL, NULL, 0), "probe");
+	r = must(c, PQexecPrepared(c, "probe", nparams, params, NULL, NULL, 0), "probe");
 	char first_id[32];
 	snprintf(first_id, sizeof(first_id), "%s", PQgetvalue(r, 0, 0));
 	PQclear(r);
@@ -404,25 +465,30 @@ static int cmd_drain(int argc, char **argv)
 		die("cannot open %s", logfile);
 	fflush(NULL);
 	double t0 = now_s();
-	pid_t pid = fork();
-	if (pid < 0)
-		die("fork: %s", strerror(errno));
-	if (pid == 0) {
-		if (tracking)
-			setenv("PGOPTIONS", "-c track_functions=pl", 1);
-		else
-			unsetenv("PGOPTIONS");
-		dup2(logfd, 1);
-		dup2(logfd, 2);
-		execv(prog[0], prog);
-		fprintf(stderr, "benchctl: cannot run %s: %s\n", prog[0], strerror(errno));
-		_exit(127);
+	pid_t pids[DRAIN_MAX_COPIES];
+	for (int k = 0; k < copies; k++) {
+		pid_t pid = fork();
+		if (pid < 0)
+			die("fork: %s", strerror(errno));
+		if (pid == 0) {
+			if (tracking)
+				setenv("PGOPTIONS", "-c track_functions=pl", 1);
+			else
+				unsetenv("PGOPTIONS");
+			dup2(logfd, 1);
+			dup2(logfd, 2);
+			execv(prog[0], prog);
+			fprintf(stderr, "benchctl: cannot run %s: %s\n", prog[0], strerror(errno));
+			_exit(127);
+		}
+		pids[k] = pid;
 	}
 	close(logfd);
 	FILE *pf = fopen(pidfile, "w");
 	if (!pf)
 		die("cannot write %s", pidfile);
-	fprintf(pf, "%ld\n", (long)pid);
+	for (int k = 0; k < copies; k++)
+		fprintf(pf, "%ld\n", (long)pids[k]);
 	fclose(pf);
 
 	double first_done = -1, next = t0, t1;
@@ -430,14 +496,20 @@ static int cmd_drain(int argc, char **argv)
 	for (;;) {
 		next += 0.005;
 		sleep_until(next);
-		int status;
-		if (waitpid(pid, &status, WNOHANG) == pid) {
-			fprintf(stderr, "benchctl: %s exited during the drain (status %d); see %s\n",
-			        prog[0], WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
-			        logfile);
-			return 1;
+		for (int k = 0; k < copies; k++) {
+			int status;
+			if (waitpid(pids[k], &status, WNOHANG) == pids[k]) {
+				fprintf(stderr, "benchctl: %s exited during the drain (status %d); see %s\n",
+				        prog[0],
+				        WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
+				        logfile);
+				for (int o = 0; o < copies; o++)
+					if (o != k)
+						kill(pids[o], SIGTERM);
+				return 1;
+			}
 		}
-		r = must(c, PQexecPrepared(c, "probe", 0, NULL, NULL, NULL, 0), "probe");
+		r = must(c, PQexecPrepared(c, "probe", nparams, params, NULL, NULL, 0), "probe");
 		polls++;
 		int empty = PQntuples(r) == 0;
 		if (first_done < 0 && (empty || strcmp(PQgetvalue(r, 0, 0), first_id) != 0))
@@ -448,39 +520,62 @@ static int cmd_drain(int argc, char **argv)
 			break;
 		if (t1 - t0 > timeout) {
 			fprintf(stderr, "benchctl: not drained after %.0f s; see %s\n", timeout, logfile);
-			kill(pid, SIGTERM);
+			for (int k = 0; k < copies; k++)
+				kill(pids[k], SIGTERM);
 			return 1;
 		}
 	}
-	struct pstat ps;
-	read_pstat(pid, &ps);
-	long rss = status_kb(pid, "VmRSS"), hwm = status_kb(pid, "VmHWM");
+	struct pstat ps = {0};
+	long rss = 0, hwm = 0;
+	for (int k = 0; k < copies; k++) {
+		struct pstat one;
+		if (read_pstat(pids[k], &one) == 0) {
+			ps.utime += one.utime;
+			ps.stime += one.stime;
+			ps.threads += one.threads;
+		}
+		rss += status_kb(pids[k], "VmRSS");
+		hwm += status_kb(pids[k], "VmHWM");
+	}
 	long long pg1 = cluster_ticks(postmaster);
 	read_hostcpu(&h1);
 
 	/* stop PROGRAM as an operator would (SIGTERM: graceful drain), so that
 	 * nothing of it is left behind; its exit status is reported */
 	double s0 = now_s();
-	kill(pid, SIGTERM);
-	int status = 0, exit_code = -1;
-	for (;;) {
-		pid_t w = waitpid(pid, &status, WNOHANG);
-		if (w == pid) {
-			exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-			break;
+	for (int k = 0; k < copies; k++)
+		kill(pids[k], SIGTERM);
+	int exit_code = -1, running = copies;
+	int done[DRAIN_MAX_COPIES] = {0};
+	while (running > 0) {
+		for (int k = 0; k < copies; k++) {
+			int status = 0;
+			if (done[k] || waitpid(pids[k], &status, WNOHANG) != pids[k])
+				continue;
+			done[k] = 1;
+			running--;
+			int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+			if (exit_code <= 0)
+				exit_code = code;
 		}
-		if (now_s() - s0 > 60) {
+		if (running > 0 && now_s() - s0 > 60) {
 			fprintf(stderr, "benchctl: %s did not stop 60 s after SIGTERM; killing it\n",
 			        prog[0]);
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
+			for (int k = 0; k < copies; k++) {
+				if (done[k])
+					continue;
+				int status;
+				kill(pids[k], SIGKILL);
+				waitpid(pids[k], &status, 0);
+			}
 			break;
 		}
-		sleep_until(now_s() + 0.005);
+		if (running > 0)
+			sleep_until(now_s() + 0.005);
 	}
 	double stop_s = now_s() - s0;
 
-	r = must(c, PQexec(c, count), "count");
+	r = must(c, PQexecPrepared(c, "count", task ? 1 : 0, params, NULL, NULL, 0), "count");
 	long long left = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
 	PQclear(r);
 	r = must(c, PQexec(c, dlq), "dlq count");
