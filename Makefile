@@ -271,9 +271,15 @@ uninstall-stub:
 # make bench-compare [BENCH_N=100000] [BENCH_ROUNDS=3]
 # make bench-smoke      N=2000, one round, own throwaway cluster: checks that
 #                       every result line is printed (never a speed)
+# make bench-scale [N_SMALL=100000] [N_LARGE=1000000] [N_NOISE=100000]
+#                  [BENCH_ARGS='--url URL --rounds R']: big backlog, rows not
+#                       to claim, two daemons (bench/backfilld-scale)
 BENCH_N ?= 100000
 BENCH_ROUNDS ?= 3
 BENCH_ARGS ?=
+N_SMALL ?= 100000
+N_LARGE ?= 1000000
+N_NOISE ?= 100000
 BENCH_PQ_CFLAGS := $(shell $(PKG_CONFIG) --cflags libpq 2>/dev/null)
 BENCH_PQ_LIBS := $(shell $(PKG_CONFIG) --libs libpq 2>/dev/null)
 BENCH_BINS := $(BUILD)/bench/benchctl $(BUILD)/bench/latency $(BUILD)/bench/plugins/stamp.so
@@ -291,7 +297,7 @@ $(BUILD)/bench/plugins/stamp.so: bench/plugins/stamp.c
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)$(CC) -D_GNU_SOURCE -Iplugin-api $(PLUGIN_CFLAGS) $(CFLAGS_ALL) $(PLUGIN_LDFLAGS) $(LDFLAGS_ALL) -o $@ $<
 
-.PHONY: bench bench-compare bench-smoke bench-bins
+.PHONY: bench bench-compare bench-smoke bench-scale bench-bins
 bench-bins: $(BUILD)/backfilld $(BUILD)/plugins/noop.so $(BENCH_BINS)
 
 bench: bench-bins
@@ -302,6 +308,9 @@ bench-compare: bench-bins
 
 bench-smoke: bench-bins
 	@BUILD=$(BUILD) bench/backfilld-bench 2000 --rounds 1 --idle-seconds 2 --private-cluster --smoke
+
+bench-scale: bench-bins
+	@BUILD=$(BUILD) bench/backfilld-scale --small $(N_SMALL) --large $(N_LARGE) --noise $(N_NOISE) $(BENCH_ARGS)
 
 # ---- coverage (gcovr): the whole suite on a gcov build ----------------------
 # make coverage [COV_BUILD=build-cov] [TESTS=...]: builds into COV_BUILD with

@@ -39,12 +39,13 @@
  *   benchctl drain URL SCHEMA TIMEOUT_S LOGFILE PIDFILE [--task TASK]
  *                  [--copies K] -- PROGRAM ARGS...
  *       The same, with options (bench/backfilld-scale uses them):
- *       --task TASK counts only the jobs of TASK: the clock stops when none
- *       is left, other rows (future-dated jobs, tasks nobody handles) stay.
- *       The probe becomes "SELECT id FROM jobs WHERE task = TASK AND id
- *       BETWEEN lo AND hi ORDER BY id LIMIT 1", lo and hi being the lowest
- *       and highest id of TASK at the start: keep other rows out of that id
- *       range, or every probe walks past them.  --copies K starts K copies
+ *       --task TASK counts only the jobs of TASK with an id from lo to hi,
+ *       the lowest and highest id of the jobs of TASK due (run_at <= now())
+ *       at the start: the clock stops when none of them is left; other rows
+ *       (future-dated jobs, tasks nobody handles) stay.  The probe becomes
+ *       "SELECT id FROM jobs WHERE task = TASK AND id BETWEEN lo AND hi
+ *       ORDER BY id LIMIT 1": keep other rows out of that id range (enqueue
+ *       them before or after), or they are counted, or walked past.  --copies K starts K copies
  *       of PROGRAM together (one LOGFILE, their pids one a line in PIDFILE);
  *       cpu_s, utime_s, stime_s, rss_kb, rss_hwm_kb and threads are then
  *       summed over the copies, stop_s waits for all of them, daemon_exit is
@@ -412,10 +413,11 @@ static int cmd_drain(int argc, char **argv)
 	if (task) {
 		/* the id range of TASK's jobs, so the probe never walks other rows */
 		snprintf(probe, sizeof(probe),
-		         "SELECT min(id), max(id) FROM %s.jobs WHERE task = $1", ident);
+		         "SELECT min(id), max(id) FROM %s.jobs WHERE task = $1 AND run_at <= now()",
+		         ident);
 		r = must(c, PQexecParams(c, probe, 1, NULL, params, NULL, NULL, 0), "id range");
 		if (PQgetisnull(r, 0, 0))
-			die("%s.jobs has no job of task %s before the drain", schema, task);
+			die("%s.jobs has no due job of task %s before the drain", schema, task);
 		snprintf(lo, sizeof(lo), "%s", PQgetvalue(r, 0, 0));
 		snprintf(hi, sizeof(hi), "%s", PQgetvalue(r, 0, 1));
 		PQclear(r);
@@ -426,7 +428,8 @@ static int cmd_drain(int argc, char **argv)
 		         "SELECT id FROM %s.jobs WHERE task = $1 AND id BETWEEN $2 AND $3 "
 		         "ORDER BY id LIMIT 1",
 		         ident);
-		snprintf(count, sizeof(count), "SELECT count(*) FROM %s.jobs WHERE task = $1", ident);
+		snprintf(count, sizeof(count),
+		         "SELECT count(*) FROM %s.jobs WHERE task = $1 AND id BETWEEN $2 AND $3", ident);
 	} else {
 		snprintf(probe, sizeof(probe), "SELECT id FROM %s.jobs ORDER BY id LIMIT 1", ident);
 		snprintf(count, sizeof(count), "SELECT count(*) FROM %s.jobs", ident);
@@ -434,12 +437,12 @@ static int cmd_drain(int argc, char **argv)
 	snprintf(dlq, sizeof(dlq), "SELECT count(*) FROM %s.dlq", ident);
 	PQfreemem(ident);
 	PQclear(must(c, PQprepare(c, "probe", probe, nparams, NULL), "prepare"));
-	PQclear(must(c, PQprepare(c, "count", count, task ? 1 : 0, NULL), "prepare"));
+	PQclear(must(c, PQprepare(c, "count", count, nparams, NULL), "prepare"));
 	r = must(c, PQexecPrepared(c, "probe", nparams, params, NULL, NULL, 0), "probe");
 	if (PQntuples(r) == 0)
 		die("%s.jobs is empty before the drain", schema);
 	PQclear(r);
-	r = must(c, PQexecPrepared(c, "count", task ? 1 : 0, params, NULL, NULL, 0), "count");
+	r = must(c, PQexecPrepared(c, "count", nparams, params, NULL, NULL, 0), "count");
 	long long nrows = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
 	PQclear(r);
 	r = must(c, PQexecPrepared(c, "probe", nparams, params, NULL, NULL, 0), "probe");
@@ -575,7 +578,7 @@ static int cmd_drain(int argc, char **argv)
 	}
 	double stop_s = now_s() - s0;
 
-	r = must(c, PQexecPrepared(c, "count", task ? 1 : 0, params, NULL, NULL, 0), "count");
+	r = must(c, PQexecPrepared(c, "count", nparams, params, NULL, NULL, 0), "count");
 	long long left = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
 	PQclear(r);
 	r = must(c, PQexec(c, dlq), "dlq count");
