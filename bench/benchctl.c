@@ -45,11 +45,12 @@
  *       (future-dated jobs, tasks nobody handles) stay.  The probe becomes
  *       "SELECT id FROM jobs WHERE task = TASK AND id BETWEEN lo AND hi
  *       ORDER BY id LIMIT 1": keep other rows out of that id range (enqueue
- *       them before or after), or they are counted, or walked past.  --copies K starts K copies
- *       of PROGRAM together (one LOGFILE, their pids one a line in PIDFILE);
- *       cpu_s, utime_s, stime_s, rss_kb, rss_hwm_kb and threads are then
- *       summed over the copies, stop_s waits for all of them, daemon_exit is
- *       the first non-zero exit status (else 0).
+ *       them before or after), or they are counted, or walked past.
+ *       --copies K starts K copies of PROGRAM together (one LOGFILE, their
+ *       pids one a line in PIDFILE); cpu_s, utime_s, stime_s, rss_kb,
+ *       rss_hwm_kb and threads are then summed over the copies, stop_s
+ *       waits for all of them, daemon_exit is the first non-zero exit
+ *       status (else 0).
  *
  *   benchctl idle URL PID SECONDS
  *       Samples process PID for SECONDS: cpu_pct= (utime+stime delta, % of
