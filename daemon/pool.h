@@ -32,8 +32,8 @@ void pool_free(struct bf_pool *pool);
  * jobs take about POOL_PREFETCH_WINDOW_US to run: none for slow jobs (a
  * newly enqueued urgent job never waits behind a long local queue), up to
  * POOL_PREFETCH_MAX for very fast ones. */
-#define POOL_PREFETCH_WINDOW_US 5000.0
-#define POOL_PREFETCH_MAX 500
+#define POOL_PREFETCH_WINDOW_US 10000.0
+#define POOL_PREFETCH_MAX 1000
 int pool_prefetch(const struct bf_pool *pool);
 
 /* How many jobs a claim for this pool may take now. */
