@@ -2,9 +2,9 @@
  * event loop's thread.  It alone owns the database connections, the pools'
  * counters and the list of finished jobs waiting to be recorded.
  *
- * Connections: the control connection (LISTEN, register, heartbeat, dead
- * workers, returns; the janitor and cron use it too) runs short statements
- * and waits for them.  Claims and finishes run on links of their own,
+ * Connections: the control connection (register, heartbeat, dead workers,
+ * returns; the janitor and cron use it too) runs short statements and waits
+ * for them.  Claims and finishes run on links of their own,
  * without blocking the loop: one link records finished jobs while others
  * claim for the pools, so their work runs on separate backends at once. */
 #include "dispatch.h"
@@ -32,6 +32,9 @@
 
 /* Claim links: pools share them in turn, one claim in flight per pool. */
 #define CLAIM_LINKS_MAX 2
+/* The link that LISTENs: the backend a NOTIFY wakes then runs the claim
+ * for the first pool, without waking another backend first. */
+#define LISTEN_LINK 1
 
 enum link_op { LINK_IDLE, LINK_CLAIM, LINK_FINISH };
 
@@ -102,6 +105,7 @@ struct bf_dispatch {
 static void tick(struct bf_dispatch *d);
 static void connection_lost(struct bf_dispatch *d);
 static void wake_pool(struct bf_pool *p);
+static void wake_all_pools(struct bf_dispatch *d);
 
 static void running_add(struct bf_dispatch *d, int64_t id)
 {
@@ -387,9 +391,14 @@ static void on_link(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	struct bf_link *l = arg;
 	struct bf_dispatch *d = l->d;
-	if (l->op == LINK_IDLE) { /* nothing asked: the server closing it? */
-		if (db_poll_notifies(&l->db) < 0)
+	if (l->op == LINK_IDLE) { /* a NOTIFY, or the server closing it */
+		int n = db_poll_notifies(&l->db);
+		if (n < 0) {
 			connection_lost(d);
+		} else if (n > 0) {
+			wake_all_pools(d);
+			tick(d);
+		}
 		return;
 	}
 	PGresult *r = NULL;
@@ -420,6 +429,14 @@ static void links_settle(struct bf_dispatch *d)
 	}
 }
 
+static bool all_idle(const struct bf_dispatch *d)
+{
+	for (size_t i = 0; i < d->npools; i++)
+		if (d->pools[i]->in_flight > 0)
+			return false;
+	return true;
+}
+
 static bool links_busy(const struct bf_dispatch *d)
 {
 	for (size_t i = 0; i < d->nlinks; i++)
@@ -435,10 +452,12 @@ static void wake_pool(struct bf_pool *p)
 		p->rewake = true;
 }
 
+/* After a wake-up the search starts again from the first pool. */
 static void wake_all_pools(struct bf_dispatch *d)
 {
 	for (size_t i = 0; i < d->npools; i++)
 		wake_pool(d->pools[i]);
+	d->next_pool = 0;
 }
 
 /* The next pool, in turn, that has room and may have due jobs. */
@@ -500,14 +519,6 @@ static void pump(struct bf_dispatch *d)
 	}
 }
 
-static bool all_idle(const struct bf_dispatch *d)
-{
-	for (size_t i = 0; i < d->npools; i++)
-		if (d->pools[i]->in_flight > 0)
-			return false;
-	return true;
-}
-
 static void finish_shutdown(struct bf_dispatch *d)
 {
 	if (db_connected(&d->db) && !d->nrunning && jobsql_unregister(&d->db, d->worker_id) == 0)
@@ -535,7 +546,7 @@ static void tick(struct bf_dispatch *d)
 		goto out;
 	/* NOTIFYs that arrived with a statement's reply: the socket will not
 	 * wake us for them */
-	if (db_take_notifies(&d->db) > 0) {
+	if (db_take_notifies(&d->links[LISTEN_LINK].db) > 0) {
 		wake_all_pools(d);
 		event_active(d->retry_ev, EV_TIMEOUT, 0);
 	}
@@ -556,6 +567,8 @@ out:
 	d->in_tick = false;
 }
 
+/* The control connection's socket: readable when the server closes it
+ * (it does not LISTEN; a NOTIFY would still be counted). */
 static void on_notify(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -598,9 +611,9 @@ static int register_worker(struct bf_dispatch *d)
 	                       d->cfg->heartbeat_timeout_s);
 }
 
-static int link_open(struct bf_link *l)
+static int link_open(struct bf_link *l, bool listen)
 {
-	if (db_connect(&l->db, false) < 0 || jobsql_prepare(&l->db) < 0) {
+	if (db_connect(&l->db, listen) < 0 || jobsql_prepare(&l->db) < 0) {
 		db_disconnect(&l->db);
 		return -1;
 	}
@@ -641,12 +654,12 @@ static void close_all(struct bf_dispatch *d)
  * jobs we hold but lost track of. */
 static int connect_db(struct bf_dispatch *d)
 {
-	if (db_connect(&d->db, !d->once) < 0)
+	if (db_connect(&d->db, false) < 0)
 		return -1;
 	if (jobsql_prepare(&d->db) < 0 || register_worker(d) < 0)
 		goto fail;
 	for (size_t i = 0; i < d->nlinks; i++)
-		if (link_open(&d->links[i]) < 0)
+		if (link_open(&d->links[i], i == LISTEN_LINK && !d->once) < 0)
 			goto fail;
 	struct bf_buf keep = {0};
 	ids_literal(d, true, &keep);
