@@ -110,6 +110,8 @@ static PGresult *check_result(struct bf_db *db, const char *what, PGresult *r)
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
 		return r;
 	metrics_db_error(METRICS_CONN_JOBS);
+	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	snprintf(db->sqlstate, sizeof(db->sqlstate), "%s", state ? state : "");
 	char *msg = xstrdup(r ? PQresultErrorMessage(r) : PQerrorMessage(db->conn));
 	one_line(msg);
 	bool broken = PQstatus(db->conn) == CONNECTION_BAD;

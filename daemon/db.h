@@ -15,6 +15,7 @@ struct bf_db {
 	char *channel;     /* NOTIFY channel: schema.jobs */
 	char *masked;      /* conninfo with the password masked, for logs */
 	PGresult *pending; /* asynchronous statement: the result read so far */
+	char sqlstate[6];  /* of the last statement that failed ("" if none given) */
 };
 
 /* Fills db (no connection yet).  Borrowed strings are copied. */

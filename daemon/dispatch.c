@@ -613,7 +613,7 @@ static int register_worker(struct bf_dispatch *d)
 
 static int link_open(struct bf_link *l, bool listen)
 {
-	if (db_connect(&l->db, listen) < 0 || jobsql_prepare(&l->db) < 0) {
+	if (db_connect(&l->db, listen) < 0 || jobsql_prepare(&l->db, NULL) < 0) {
 		db_disconnect(&l->db);
 		return -1;
 	}
@@ -656,7 +656,7 @@ static int connect_db(struct bf_dispatch *d)
 {
 	if (db_connect(&d->db, false) < 0)
 		return -1;
-	if (jobsql_prepare(&d->db) < 0 || register_worker(d) < 0)
+	if (jobsql_prepare(&d->db, NULL) < 0 || register_worker(d) < 0)
 		goto fail;
 	for (size_t i = 0; i < d->nlinks; i++)
 		if (link_open(&d->links[i], i == LISTEN_LINK && !d->once) < 0)

@@ -15,6 +15,7 @@ struct stmt {
 	const char *name;
 	const char *text; /* "@." stands for the quoted schema */
 	int nparams;
+	const char *migration; /* the one that creates what it calls */
 };
 
 static const struct stmt statements[] = {
@@ -22,35 +23,35 @@ static const struct stmt statements[] = {
      "SELECT id, task, queue, payload::text, priority, "
      "(extract(epoch FROM run_at) * 1000000)::int8, attempts, max_attempts, job_key, serial_key "
      "FROM @.claim_jobs($1, $2, $3::text[], $4)",
-     4},
+     4, "003_worker"},
     {"bf_finish",
      "SELECT completed, retried, dead FROM @.finish_jobs($1, $2::bigint[], $3::smallint[], "
      "$4::text[], $5::float8[])",
-     5},
-    {"bf_return", "SELECT @.return_jobs($1, $2::bigint[])", 2},
-    {"bf_return_except", "SELECT @.return_jobs_except($1, $2::bigint[])", 2},
+     5, "003_worker"},
+    {"bf_return", "SELECT @.return_jobs($1, $2::bigint[])", 2, "003_worker"},
+    {"bf_return_except", "SELECT @.return_jobs_except($1, $2::bigint[])", 2, "003_worker"},
     {"bf_register",
      "SELECT @.worker_register($1, $2, $3::int, $4, $5::text[], make_interval(secs => $6::int))",
-     6},
-    {"bf_heartbeat", "SELECT @.worker_heartbeat($1)", 1},
-    {"bf_recover", "SELECT @.recover_dead_workers($1)", 1},
-    {"bf_unregister", "SELECT @.worker_unregister($1)", 1},
-    {"bf_dlq_sweep", "SELECT @.dlq_sweep($1::int)", 1},
+     6, "003_worker"},
+    {"bf_heartbeat", "SELECT @.worker_heartbeat($1)", 1, "003_worker"},
+    {"bf_recover", "SELECT @.recover_dead_workers($1)", 1, "003_worker"},
+    {"bf_unregister", "SELECT @.worker_unregister($1)", 1, "003_worker"},
+    {"bf_dlq_sweep", "SELECT @.dlq_sweep($1::int)", 1, "004_dlq"},
     {"bf_release_stale",
      "SELECT serial_locks_released, jobs_released FROM @.release_stale_locks("
      "make_interval(secs => $1::int), make_interval(secs => $2::int))",
-     2},
+     2, "004_dlq"},
     {"bf_cron_register",
      "SELECT id, floor(extract(epoch FROM known_since))::int8, "
      "floor(extract(epoch FROM last_execution))::int8 FROM @.cron_register($1::text[])",
-     1},
+     1, "005_cron"},
     {"bf_cron_fire",
      "SELECT @.cron_fire($1, to_timestamp($2::float8), $3::boolean, $4, $5::jsonb, $6, $7::int, "
      "$8::int, $9, $10)",
-     10},
+     10, "005_cron"},
 };
 
-int jobsql_prepare(struct bf_db *db)
+int jobsql_prepare(struct bf_db *db, const char **migration)
 {
 	for (size_t i = 0; i < sizeof(statements) / sizeof(statements[0]); i++) {
 		struct bf_buf sql = {0};
@@ -62,8 +63,11 @@ int jobsql_prepare(struct bf_db *db)
 		buf_append(&sql, t, strlen(t));
 		int rc = db_prepare(db, statements[i].name, sql.data, statements[i].nparams);
 		buf_free(&sql);
-		if (rc < 0)
+		if (rc < 0) {
+			if (migration)
+				*migration = statements[i].migration;
 			return -1;
+		}
 	}
 	return 0;
 }

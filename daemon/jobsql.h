@@ -12,8 +12,10 @@
 
 struct bf_job;
 
-/* Prepares every statement on a fresh connection. */
-__attribute__((warn_unused_result)) int jobsql_prepare(struct bf_db *db);
+/* Prepares every statement on a fresh connection.  On failure, *migration
+ * (if not NULL) names the migration that creates what the failing
+ * statement calls, and db->sqlstate says why. */
+__attribute__((warn_unused_result)) int jobsql_prepare(struct bf_db *db, const char **migration);
 
 /* Sends a claim of up to limit due jobs of queue for the given tasks (a
  * text[] literal) without waiting; 0, or -1 on a database error.  When its

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "db.h"
 #include "dispatch.h"
+#include "jobsql.h"
 #include "loader.h"
 #include "log.h"
 #include "metrics.h"
@@ -62,7 +63,7 @@ static void usage(FILE *out)
 		fprintf(out, "      %-26s [%s] %s, env %s: %s (default %s)\n", flag, k->section, k->name,
 		        k->env ? k->env : "-", k->help, k->def);
 	}
-	fprintf(out, "\nExit codes: 0 ok, 1 run failed, 64 usage, 65 schema version mismatch,\n"
+	fprintf(out, "\nExit codes: 0 ok, 1 run failed, 64 usage, 65 schema mismatch,\n"
 	             "69 database unavailable, 78 configuration or plugin error.\n");
 }
 
@@ -181,6 +182,25 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	log_info("reload: configuration reloaded%s%s", fresh->config_path ? " from " : "",
 	         fresh->config_path ? fresh->config_path : "");
 	sdnotify_send("READY=1\nSTATUS=running");
+}
+
+/* Prepares every statement the daemon will run, so that a schema changed
+ * by hand (a function dropped or altered at the right version) stops the
+ * start, naming the migration to re-apply, instead of a daemon that
+ * retries forever.  0, or MIGRATE_ERR_*. */
+static int check_statements(struct bf_db *db)
+{
+	const char *migration = NULL;
+	if (jobsql_prepare(db, &migration) == 0)
+		return 0;
+	if (!db_connected(db) || strncmp(db->sqlstate, "42", 2) != 0)
+		return MIGRATE_ERR_DB;
+	log_error("schema %s does not match this backfilld (%s) although its version is current: "
+	          "something in it was changed by hand (see the error above); what is missing "
+	          "comes from migration %s: recreate it from %s/%s.sql, or restore the schema",
+	          db->schema, BACKFILLD_VERSION, migration ? migration : "?", BACKFILLD_SQL_DIR,
+	          migration ? migration : "?");
+	return MIGRATE_ERR_SCHEMA;
 }
 
 int main(int argc, char **argv)
@@ -315,6 +335,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	int mrc = migrate_run(&db, mode == MODE_MIGRATE || cfg->auto_migrate);
+	if (mrc == 0 && mode != MODE_MIGRATE)
+		mrc = check_statements(&db);
 	db_cleanup(&db);
 	if (mrc < 0) {
 		rc = mrc == MIGRATE_ERR_SCHEMA ? EXIT_SCHEMA : EXIT_DB_UNAVAILABLE;

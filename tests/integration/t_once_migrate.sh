@@ -2,7 +2,8 @@
 # t_once_migrate -- the one-shot modes and the schema version checks:
 # auto_migrate = false on a fresh database (exit 65), five concurrent
 # --migrate runs (one set of migrations, advisory lock), --once (due jobs run,
-# a future job stays), a schema newer than the build (exit 65), and an
+# a future job stays), a schema newer than the build (exit 65), a schema at
+# the current version changed by hand (exit 65 naming the migration), and an
 # unreachable database (exit 69, password not printed).
 . "$(dirname "$0")/lib.sh"
 
@@ -97,6 +98,23 @@ done
 bf_eq "$(bf_sql "SELECT count(*) FROM $S.migrations")" "$((latest + 1))" "nothing was migrated"
 bf_eq "$(bf_sql "SELECT count(*) FROM $S.workers")" 0 "no daemon registered"
 bf_sql "DELETE FROM $S.migrations WHERE version = 999"
+
+bf_log "a schema at the current version but changed by hand: exit 65 naming the migration"
+bf_sql "ALTER FUNCTION $S.claim_jobs(text, text, text[], integer) RENAME TO claim_jobs_renamed"
+for mode in run once; do
+	case $mode in
+	run) run handmade-$mode -c "$T/d.ini" ;;
+	*) run handmade-$mode -c "$T/d.ini" --$mode ;;
+	esac
+	bf_eq "$RC" 65 "schema changed by hand ($mode): exit status ($(out handmade-$mode))"
+	grep -q "error database: bf_claim failed: ERROR:  function $S.claim_jobs(.*) does not exist" "$T/handmade-$mode.out" ||
+		bf_fail "schema changed by hand ($mode): no error naming the missing function: $(out handmade-$mode)"
+	grep -q "error schema $S does not match this backfilld (.*) although its version is current: .* comes from migration 003_worker: recreate it from .*/003_worker.sql, or restore the schema" "$T/handmade-$mode.out" ||
+		bf_fail "schema changed by hand ($mode): no line naming migration 003_worker: $(out handmade-$mode)"
+	grep -q "ready:" "$T/handmade-$mode.out" && bf_fail "schema changed by hand ($mode): the daemon reported ready"
+done
+bf_eq "$(bf_sql "SELECT count(*) FROM $S.workers")" 0 "no daemon registered"
+bf_sql "ALTER FUNCTION $S.claim_jobs_renamed(text, text, text[], integer) RENAME TO claim_jobs"
 
 bf_log "database unreachable: exit 69, password not printed"
 bad_url=postgresql://u:secret@127.0.0.1:1/x
