@@ -190,11 +190,21 @@ $(BUILD)/backfill-plugin.pc: plugin-api/backfill-plugin.pc.in Makefile $(BUILD)/
 	@mkdir -p $(dir $@)
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@PLUGINDIR@|$(PLUGINDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
 
+# the daemon's built-in defaults (plugin_dir, the config and crontab paths,
+# the SQL directory in messages) are install paths too
+$(BUILD)/daemon/config.o $(BUILD)/daemon/main.o: $(BUILD)/install-paths
+
+# the sample configuration names the installed plugin and crontab paths
+$(BUILD)/backfilld.ini: config/backfilld.ini Makefile $(BUILD)/install-paths
+	@mkdir -p $(dir $@)
+	sed -e 's|^plugin_dir = /usr/lib/backfill$$|plugin_dir = $(PLUGINDIR)|' \
+		-e 's|^cron_file = /etc/backfill/crontab$$|cron_file = $(SYSCONFDIR)/backfill/crontab|' $< > $@
+
 $(BUILD)/backfilld.service: systemd/backfilld.service Makefile $(BUILD)/install-paths
 	@mkdir -p $(dir $@)
 	sed -e 's|/usr/local/sbin/backfilld|$(SBINDIR)/backfilld|' -e 's|/etc/backfill|$(SYSCONFDIR)/backfill|g' -e 's|/usr/lib/backfill|$(PLUGINDIR)|' $< > $@
 
-install: $(BUILD)/backfilld $(BUILD)/backfillctl $(PLUGIN_SOS) $(BUILD)/backfill-plugin.pc $(BUILD)/backfilld.service $(MAN_PAGES)
+install: $(BUILD)/backfilld $(BUILD)/backfillctl $(PLUGIN_SOS) $(BUILD)/backfill-plugin.pc $(BUILD)/backfilld.service $(MAN_PAGES) $(BUILD)/backfilld.ini
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(INCLUDEDIR)/backfill \
 		$(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(SQLDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/backfill
 	install -m 755 $(BUILD)/backfilld $(DESTDIR)$(SBINDIR)/backfilld
@@ -212,7 +222,7 @@ install: $(BUILD)/backfilld $(BUILD)/backfillctl $(PLUGIN_SOS) $(BUILD)/backfill
 	install -m 644 systemd/backfill.sysusers $(DESTDIR)$(SYSUSERSDIR)/backfill.conf
 	@# never overwrite an operator's configuration
 	test -e $(DESTDIR)$(SYSCONFDIR)/backfill/backfilld.ini || \
-		install -m 644 config/backfilld.ini $(DESTDIR)$(SYSCONFDIR)/backfill/backfilld.ini
+		install -m 644 $(BUILD)/backfilld.ini $(DESTDIR)$(SYSCONFDIR)/backfill/backfilld.ini
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/backfilld $(DESTDIR)$(INCLUDEDIR)/backfill/plugin.h \

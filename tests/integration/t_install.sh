@@ -43,4 +43,21 @@ bf_eq "$(cat "$T/rc")" 0 "exit status"
 make -s -C "$BF_ROOT" BUILD="$BF_BUILD" DESTDIR="$dest" uninstall >/dev/null 2>&1
 [ ! -e "$dest/usr/local/sbin/backfilld" ] || bf_fail "make uninstall left the daemon"
 [ -e "$dest/etc/backfill/backfilld.ini" ] || bf_fail "make uninstall removed the configuration"
+# a private prefix after a plain build (a build directory of this test's
+# own, so the suite's build keeps its defaults): the daemon is rebuilt with
+# the new defaults, and the sample configuration names the new paths
+p=$T/prefix
+make -s -C "$BF_ROOT" BUILD="$T/build" all >"$T/build.log" 2>&1 || { cat "$T/build.log"; bf_fail "make failed"; }
+make -s -C "$BF_ROOT" BUILD="$T/build" PREFIX="$p" PLUGINDIR="$p/lib/backfill" SYSCONFDIR="$p/etc" \
+	install >"$T/install2.log" 2>&1 || { cat "$T/install2.log"; bf_fail "make install PREFIX=... failed"; }
+"$p/sbin/backfilld" --help >"$T/help2.out" 2>&1
+grep -q "default $p/lib/backfill" "$T/help2.out" ||
+	bf_fail "the installed daemon's plugin_dir default is not $p/lib/backfill: $(grep -i plugin "$T/help2.out")"
+grep -q "$p/etc/backfill/backfilld.ini" "$T/help2.out" ||
+	bf_fail "the installed daemon's config path is not under $p/etc: $(grep -i 'config' "$T/help2.out" | head -n 3)"
+grep -q "^plugin_dir = $p/lib/backfill\$" "$p/etc/backfill/backfilld.ini" || bf_fail "the sample ini's plugin_dir"
+grep -q "^cron_file = $p/etc/backfill/crontab\$" "$p/etc/backfill/backfilld.ini" || bf_fail "the sample ini's cron_file"
+rc=0; "$p/sbin/backfilld" --check-config >"$T/check2.out" 2>&1 || rc=$?
+bf_eq "$rc" 0 "--check-config with the installed sample configuration ($(tail -n 2 "$T/check2.out"))"
+grep -q "plugin noop" "$T/check2.out" || bf_fail "--check-config did not load the installed plugins: $(cat "$T/check2.out")"
 echo "install, out-of-tree plugin and uninstall ok"
