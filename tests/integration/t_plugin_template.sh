@@ -24,7 +24,7 @@ make -C "$T/mytasks" CFLAGS="-O2 -g -Werror" test >"$T/make-test.log" 2>&1 ||
 grep -Eq '^test_append: [0-9]+ checks, 0 failed$' "$T/make-test.log" ||
 	{ cat "$T/make-test.log"; bf_fail "test_append did not report its checks"; }
 bf_log "$(grep '^test_append:' "$T/make-test.log")"
-make -C "$T/mytasks" PLUGIN_DIR="$PLUGINS" install >/dev/null || bf_fail "make install of the template failed"
+make -C "$T/mytasks" PLUGINDIR="$PLUGINS" install >/dev/null || bf_fail "make install of the template failed"
 [ -f "$PLUGINS/append.so" ] || bf_fail "the template's make install did not install append.so"
 chmod 755 "$PLUGINS"
 
