@@ -126,10 +126,17 @@ int jobsql_finish_send(struct bf_db *db, const char *worker, const struct bf_job
 	buf_append(&outcomes, "{", 1);
 	buf_append(&errors, "{", 1);
 	buf_append(&delays, "{", 1);
+	/* finish_jobs reads errors and delays only when a job did not succeed:
+	 * a batch of successes sends them empty (less for the server to parse) */
+	bool all_done = true;
+	for (const struct bf_job *j = list; j && all_done; j = j->next)
+		all_done = j->outcome == JOB_OUTCOME_DONE;
 	for (const struct bf_job *j = list; j; j = j->next) {
 		const char *sep = j == list ? "" : ",";
 		buf_printf(&ids, "%s%lld", sep, (long long)j->id);
 		buf_printf(&outcomes, "%s%d", sep, (int)j->outcome);
+		if (all_done)
+			continue;
 		buf_append(&errors, sep, strlen(sep));
 		buf_array_text(&errors, j->outcome == JOB_OUTCOME_DONE ? NULL : j->error);
 		double delay = j->retry_delay_ms >= 0 ? (double)j->retry_delay_ms / 1000.0
