@@ -69,6 +69,7 @@ struct bf_dispatch {
 	size_t nlinks;
 	size_t next_pool; /* where the next claim's search for a pool starts */
 	bool paused;      /* a claim or finish failed: wait for retry_ev */
+	bool sweep_wanted; /* heartbeat: look for orphaned claims once no claim is in flight */
 	char worker_id[160]; /* base_id, plus "#N" after being declared dead N-1 times */
 	char base_id[128];
 	unsigned generation;
@@ -97,6 +98,7 @@ struct bf_dispatch {
 	struct event *reconnect_ev;
 	struct event *deadline_ev;
 	struct event *retry_ev; /* re-run the tick after a failed statement */
+	struct event *kick_ev;  /* run a tick from the loop, soon */
 	int reconnect_failures;
 	bool in_tick;
 	bool started; /* dispatch_start ran */
@@ -128,7 +130,8 @@ static void running_remove(struct bf_dispatch *d, int64_t id)
 	}
 }
 
-/* A bigint[] literal of the running ids, plus the finished ones if asked. */
+/* A bigint[] literal of the running ids, plus, if asked, the finished ones
+ * (waiting, or being recorded on a link). */
 static void ids_literal(const struct bf_dispatch *d, bool with_finished, struct bf_buf *out)
 {
 	buf_reset(out);
@@ -138,9 +141,12 @@ static void ids_literal(const struct bf_dispatch *d, bool with_finished, struct 
 		buf_printf(out, "%s%lld", sep, (long long)d->running[i]);
 		sep = ",";
 	}
-	for (const struct bf_job *j = with_finished ? d->finished : NULL; j; j = j->next) {
-		buf_printf(out, "%s%lld", sep, (long long)j->id);
-		sep = ",";
+	for (size_t k = 0; with_finished && k <= d->nlinks; k++) {
+		const struct bf_job *list = k < d->nlinks ? d->links[k].batch : d->finished;
+		for (const struct bf_job *j = list; j; j = j->next) {
+			buf_printf(out, "%s%lld", sep, (long long)j->id);
+			sep = ",";
+		}
 	}
 	buf_append(out, "}", 1);
 }
@@ -294,6 +300,24 @@ static void pause_links(struct bf_dispatch *d)
 {
 	d->paused = true;
 	schedule_retry(d, 1000);
+}
+
+/* Hands back (attempt refunded) the jobs this worker holds in the database
+ * but does not know of: claims whose reply never came.  A claim abandoned
+ * with its connection can still commit later, so this runs after every
+ * reconnect and at every heartbeat, always with no claim in flight. */
+static int sweep_orphans(struct bf_dispatch *d)
+{
+	struct bf_buf keep = {0};
+	ids_literal(d, true, &keep);
+	int returned = 0;
+	int rc = jobsql_return_except(&d->db, d->worker_id, keep.data, &returned);
+	buf_free(&keep);
+	if (rc == 0 && returned > 0)
+		log_warn("returned %d job(s) this daemon had claimed without receiving the claim's reply "
+		         "(a lost connection); attempt refunded",
+		         returned);
+	return rc;
 }
 
 /* ---- claiming --------------------------------------------------------- */
@@ -500,6 +524,17 @@ static void pump(struct bf_dispatch *d)
 	}
 	if (d->state != DISPATCH_RUNNING)
 		return;
+	if (d->sweep_wanted) {
+		/* no new claims until those in flight are back, then sweep */
+		for (size_t i = 1; i < d->nlinks; i++)
+			if (d->links[i].op == LINK_CLAIM)
+				return;
+		d->sweep_wanted = false;
+		if (sweep_orphans(d) < 0 && !db_connected(&d->db)) {
+			connection_lost(d);
+			return;
+		}
+	}
 	for (size_t i = 1; i < d->nlinks; i++) {
 		struct bf_link *l = &d->links[i];
 		if (l->op != LINK_IDLE)
@@ -548,7 +583,7 @@ static void tick(struct bf_dispatch *d)
 	 * wake us for them */
 	if (db_take_notifies(&d->links[LISTEN_LINK].db) > 0) {
 		wake_all_pools(d);
-		event_active(d->retry_ev, EV_TIMEOUT, 0);
+		event_active(d->kick_ev, EV_TIMEOUT, 0);
 	}
 	bool quiet = all_idle(d) && !d->finished && !links_busy(d);
 	if (d->state == DISPATCH_RUNNING && d->once && quiet) {
@@ -592,6 +627,13 @@ static void on_poll(evutil_socket_t fd, short what, void *arg)
 	struct bf_dispatch *d = arg;
 	wake_all_pools(d);
 	tick(d);
+}
+
+static void on_kick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	tick(arg);
 }
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
@@ -651,7 +693,7 @@ static void close_all(struct bf_dispatch *d)
 }
 
 /* Connects (control connection and links), prepares, registers, hands back
- * jobs we hold but lost track of. */
+ * jobs we hold but lost track of (sweep_orphans). */
 static int connect_db(struct bf_dispatch *d)
 {
 	if (db_connect(&d->db, false) < 0)
@@ -661,15 +703,8 @@ static int connect_db(struct bf_dispatch *d)
 	for (size_t i = 0; i < d->nlinks; i++)
 		if (link_open(&d->links[i], i == LISTEN_LINK && !d->once) < 0)
 			goto fail;
-	struct bf_buf keep = {0};
-	ids_literal(d, true, &keep);
-	int returned = 0;
-	int rc = jobsql_return_except(&d->db, d->worker_id, keep.data, &returned);
-	buf_free(&keep);
-	if (rc < 0)
+	if (sweep_orphans(d) < 0)
 		goto fail;
-	if (returned > 0)
-		log_warn("returned %d job(s) claimed just before the connection was lost", returned);
 	if (!d->once) {
 		if (d->notify_ev)
 			event_free(d->notify_ev);
@@ -740,6 +775,9 @@ static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
 		if (register_worker(d) < 0)
 			return;
 	}
+	/* claims abandoned with a lost connection may have committed since */
+	d->sweep_wanted = true;
+	event_active(d->kick_ev, EV_TIMEOUT, 0);
 	int released = 0;
 	if (jobsql_recover_dead(&d->db, d->worker_id, &released) == 0 && released > 0) {
 		metrics_dead_workers_recovered(released);
@@ -909,7 +947,7 @@ static void cron_enqueued(void *arg)
 {
 	struct bf_dispatch *d = arg;
 	wake_all_pools(d);
-	event_active(d->retry_ev, EV_TIMEOUT, 0);
+	event_active(d->kick_ev, EV_TIMEOUT, 0);
 }
 
 struct bf_dispatch *dispatch_new(struct event_base *base, const struct bf_config *cfg,
@@ -961,6 +999,7 @@ struct bf_dispatch *dispatch_new(struct event_base *base, const struct bf_config
 	d->reconnect_ev = evtimer_new(base, on_reconnect, d);
 	d->deadline_ev = evtimer_new(base, on_deadline, d);
 	d->retry_ev = evtimer_new(base, on_retry, d);
+	d->kick_ev = event_new(base, -1, 0, on_kick, d);
 	event_add(d->sink_ev, NULL);
 	if (!once) {
 		d->janitor = janitor_new(base, cfg, &d->db);
@@ -1023,7 +1062,7 @@ void dispatch_free(struct bf_dispatch *d)
 		return;
 	bool idle = dispatch_idle(d);
 	struct event *evs[] = {d->sink_ev, d->notify_ev, d->poll_ev, d->heartbeat_ev,
-	                       d->reconnect_ev, d->deadline_ev, d->retry_ev};
+	                       d->reconnect_ev, d->deadline_ev, d->retry_ev, d->kick_ev};
 	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
 		if (evs[i])
 			event_free(evs[i]);

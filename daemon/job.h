@@ -37,6 +37,7 @@ struct bf_job {
 	const atomic_int *stop_level;  /* BF_STOP_*, owned by the dispatcher */
 	unsigned generation;           /* the dispatcher's registration it was claimed under */
 	bool resent;                   /* its finish was in flight when a connection broke */
+	int64_t claimed_us;            /* locked_at as claimed: finish_jobs's fencing token */
 
 	/* Set by the worker thread while the handler runs. */
 	enum bf_job_outcome outcome;

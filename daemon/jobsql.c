@@ -21,13 +21,14 @@ struct stmt {
 static const struct stmt statements[] = {
     {"bf_claim",
      "SELECT id, task, queue, payload::text, priority, "
-     "(extract(epoch FROM run_at) * 1000000)::int8, attempts, max_attempts, job_key, serial_key "
+     "(extract(epoch FROM run_at) * 1000000)::int8, attempts, max_attempts, job_key, serial_key, "
+     "(extract(epoch FROM locked_at) * 1000000)::int8 "
      "FROM @.claim_jobs($1, $2, $3::text[], $4)",
      4, "003_worker"},
     {"bf_finish",
-     "SELECT completed, retried, dead FROM @.finish_jobs($1, $2::bigint[], $3::smallint[], "
-     "$4::text[], $5::float8[])",
-     5, "003_worker"},
+     "SELECT completed, retried, dead FROM @.finish_jobs($1, $2::bigint[], $3::bigint[], "
+     "$4::smallint[], $5::text[], $6::float8[])",
+     6, "006_finish_token"},
     {"bf_return", "SELECT @.return_jobs($1, $2::bigint[])", 2, "003_worker"},
     {"bf_return_except", "SELECT @.return_jobs_except($1, $2::bigint[])", 2, "003_worker"},
     {"bf_register",
@@ -112,6 +113,7 @@ int jobsql_claim_parse(const PGresult *r, struct bf_job **list)
 		j->max_attempts = atoi(PQgetvalue(r, i, 7));
 		j->job_key = dup_value(r, i, 8);
 		j->serial_key = dup_value(r, i, 9);
+		j->claimed_us = strtoll(PQgetvalue(r, i, 10), NULL, 10);
 		j->retry_delay_ms = -1;
 		*tail = j;
 		tail = &j->next;
@@ -121,8 +123,9 @@ int jobsql_claim_parse(const PGresult *r, struct bf_job **list)
 
 int jobsql_finish_send(struct bf_db *db, const char *worker, const struct bf_job *list)
 {
-	struct bf_buf ids = {0}, outcomes = {0}, errors = {0}, delays = {0};
+	struct bf_buf ids = {0}, claimed = {0}, outcomes = {0}, errors = {0}, delays = {0};
 	buf_append(&ids, "{", 1);
+	buf_append(&claimed, "{", 1);
 	buf_append(&outcomes, "{", 1);
 	buf_append(&errors, "{", 1);
 	buf_append(&delays, "{", 1);
@@ -134,6 +137,7 @@ int jobsql_finish_send(struct bf_db *db, const char *worker, const struct bf_job
 	for (const struct bf_job *j = list; j; j = j->next) {
 		const char *sep = j == list ? "" : ",";
 		buf_printf(&ids, "%s%lld", sep, (long long)j->id);
+		buf_printf(&claimed, "%s%lld", sep, (long long)j->claimed_us);
 		buf_printf(&outcomes, "%s%d", sep, (int)j->outcome);
 		if (all_done)
 			continue;
@@ -144,12 +148,14 @@ int jobsql_finish_send(struct bf_db *db, const char *worker, const struct bf_job
 		buf_printf(&delays, "%s%.3f", sep, delay);
 	}
 	buf_append(&ids, "}", 1);
+	buf_append(&claimed, "}", 1);
 	buf_append(&outcomes, "}", 1);
 	buf_append(&errors, "}", 1);
 	buf_append(&delays, "}", 1);
-	const char *params[] = {worker, ids.data, outcomes.data, errors.data, delays.data};
-	int rc = db_send_prepared(db, "finish", "bf_finish", 5, params);
+	const char *params[] = {worker, ids.data, claimed.data, outcomes.data, errors.data, delays.data};
+	int rc = db_send_prepared(db, "finish", "bf_finish", 6, params);
 	buf_free(&ids);
+	buf_free(&claimed);
 	buf_free(&outcomes);
 	buf_free(&errors);
 	buf_free(&delays);
