@@ -195,6 +195,13 @@ static int check_statements(struct bf_db *db)
 		return 0;
 	if (!db_connected(db) || strncmp(db->sqlstate, "42", 2) != 0)
 		return MIGRATE_ERR_DB;
+	if (strcmp(db->sqlstate, "42501") == 0) { /* insufficient privilege */
+		log_error("the database user may not use what schema %s holds (see the error above): "
+		          "grant it USAGE on the schema and EXECUTE on its functions, or connect as "
+		          "their owner",
+		          db->schema);
+		return MIGRATE_ERR_DB;
+	}
 	log_error("schema %s does not match this backfilld (%s) although its version is current: "
 	          "something in it was changed by hand (see the error above); what is missing "
 	          "comes from migration %s: recreate it from %s/%s.sql, or restore the schema",
