@@ -25,9 +25,16 @@ export PGOPTIONS="-c search_path=\"${S// /\\ }\" -c TimeZone=UTC"
 # The simulated daemon.
 # claim WORKER TASK [QUEUE]: claim due jobs of TASK; prints their ids (a,b).
 claim() { bf_sql "SELECT coalesce(string_agg(id::text, ',' ORDER BY id), '') FROM claim_jobs('$1', '${3:-bulk}', ARRAY['$2'], 10)"; }
+# claimed_of IDS: SQL for the claim times (finish_jobs's fencing token) of
+# the jobs IDS (a,b), in that order, as the daemon keeps them from its claim.
+claimed_of() {
+	echo "ARRAY(SELECT (extract(epoch FROM j.locked_at) * 1000000)::int8
+	        FROM unnest(ARRAY[$1]::bigint[]) WITH ORDINALITY u(id, n)
+	        LEFT JOIN jobs j ON j.id = u.id ORDER BY u.n)"
+}
 # finish WORKER ID OUTCOME [ERROR]: report one job; prints completed|retried|dead.
 finish() {
-	bf_sql "SELECT completed, retried, dead FROM finish_jobs('$1', ARRAY[$2]::bigint[],
+	bf_sql "SELECT completed, retried, dead FROM finish_jobs('$1', ARRAY[$2]::bigint[], $(claimed_of "$2"),
 	        ARRAY[$3]::smallint[], ARRAY['${4:-error}'], ARRAY[0]::float8[])"
 }
 W=w-sim   # a simulated daemon: claim_jobs claims only for registered workers
@@ -49,6 +56,12 @@ bf_log "a job whose last attempt asks for a retry lands in the dlq"
 a=$(bf_sql "SELECT id FROM add_job('x.exhaust', '{\"n\":1}', job_key => 'ek', max_attempts => 2,
                                    priority => 3, serial_key => 'ser-e')")
 bf_eq "$(claim $W x.exhaust)" "$a" "first claim"
+# a result carrying another claim's time (an earlier run's) changes nothing
+bf_eq "$(bf_sql "SELECT completed, retried, dead FROM finish_jobs('$W', ARRAY[$a]::bigint[],
+                 ARRAY[(SELECT (extract(epoch FROM locked_at) * 1000000)::int8 - 1 FROM jobs WHERE id = $a)],
+                 ARRAY[2]::smallint[], ARRAY['stale'], ARRAY[0]::float8[])")" "0|0|0" "a stale result is ignored"
+bf_eq "$(bf_sql "SELECT locked_by, attempts FROM jobs WHERE id = $a")|$(bf_sql "SELECT count(*) FROM serial_locks WHERE job_id = $a")" \
+	"$W|1|1" "the job and its serial lock stay with the current claim"
 bf_eq "$(finish $W "$a" 1 'first try')" "0|1|0" "first attempt retried"
 bf_eq "$(claim $W x.exhaust)" "$a" "second claim"
 bf_eq "$(finish $W "$a" 1 'second try')" "0|0|1" "last attempt: dead"
@@ -116,7 +129,7 @@ bf_eq "$(bf_sql "SELECT count(*), min(id), min(failure_count), min(requeued_coun
 j4=$(bf_sql "SELECT id FROM dlq_requeue($d3)")
 j5=$(bf_sql "SELECT id FROM dlq_requeue($d3)")
 bf_eq "$(claim $W x.keyless)" "$j4,$j5" "claim both"
-bf_eq "$(bf_sql "SELECT completed, retried, dead FROM finish_jobs('$W', ARRAY[$j4, $j5]::bigint[],
+bf_eq "$(bf_sql "SELECT completed, retried, dead FROM finish_jobs('$W', ARRAY[$j4, $j5]::bigint[], $(claimed_of "$j4, $j5"),
                  ARRAY[2, 2]::smallint[], ARRAY['e4', 'e5'], ARRAY[0, 0]::float8[])")" "0|0|2" "both dead in one call"
 bf_eq "$(bf_sql "SELECT count(*), min(id), min(failure_count), min(requeued_count), min(original_job_id), min(last_error)
                  FROM dlq WHERE task = 'x.keyless'")" \
@@ -370,7 +383,7 @@ race=$(bf_sql "SELECT id FROM add_job('l.race', max_attempts => 5)")
 bf_eq "$(claim_then_vanish w-racer l.race)" "$race" "racer claims"
 bf_sql "UPDATE jobs SET locked_at = now() - interval '2 hours' WHERE id = $race"
 PGAPPNAME=bf_racer psql -X -q -tA "$DATABASE_URL" \
-	-c "BEGIN; SELECT finish_jobs('w-racer', ARRAY[$race]::bigint[], ARRAY[1]::smallint[], ARRAY['racer retry'], ARRAY[0]::float8[]); SELECT pg_sleep(2); COMMIT;" \
+	-c "BEGIN; SELECT finish_jobs('w-racer', ARRAY[$race]::bigint[], $(claimed_of "$race"), ARRAY[1]::smallint[], ARRAY['racer retry'], ARRAY[0]::float8[]); SELECT pg_sleep(2); COMMIT;" \
 	>"$T/racer.out" 2>&1 &
 racer=$!
 bf_wait_sql "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'bf_racer' AND wait_event = 'PgSleep'" 1
