@@ -158,9 +158,11 @@ for f in usr/local/bin/backfillctl usr/local/share/man/man1/backfillctl.1 usr/lo
 done
 
 bf_log "an install under a real prefix: pages and unit name its paths; systemd-analyze verify"
-# No DESTDIR, so the unit's ExecStart= names a binary that exists.
+# No DESTDIR, so the unit's ExecStart= names a binary that exists.  A build
+# directory of its own: the daemon compiles the install paths in, and the
+# suite's build must keep its defaults (and its coverage counts).
 prefix=$T/prefix
-make -s -C "$BF_ROOT" BUILD="$BF_BUILD" PREFIX="$prefix" SYSCONFDIR="$prefix/etc" PLUGINDIR="$prefix/lib/backfill" \
+make -s -C "$BF_ROOT" BUILD="$T/build" PREFIX="$prefix" SYSCONFDIR="$prefix/etc" PLUGINDIR="$prefix/lib/backfill" \
 	install >"$T/install2.log" 2>&1 || { cat "$T/install2.log"; bf_fail "make install PREFIX=$prefix failed"; }
 grep -qx "\.I $prefix/sbin/backfilld" "$prefix/share/man/man8/backfilld.8" || bf_fail "installed backfilld.8 does not name $prefix/sbin/backfilld"
 grep -qx "\.I $prefix/etc/backfill/backfilld.ini" "$prefix/share/man/man5/backfilld.ini.5" ||
