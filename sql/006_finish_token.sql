@@ -1,5 +1,5 @@
 -- 006_finish_token.sql -- a result is recorded only for the run that
--- produced it.  Each job's locked_at, as its claim set it, travels with the
+-- produced it; returns that stay fast with thousands of jobs held.  Each job's locked_at, as its claim set it, travels with the
 -- result (a fencing token): a late or repeated result of an earlier run of
 -- the same job (its reply lost, its daemon declared dead while the job was
 -- claimed again under the same or a new worker id) no longer matches, and
@@ -14,7 +14,11 @@ DROP FUNCTION finish_jobs(text, bigint[], smallint[], text[], double precision[]
 -- attempts left, and every permanent failure, moves to the dlq in this same
 -- transaction.  p_errors and p_delays are read only for outcomes other than
 -- 0 (a batch of successes may pass them empty).  Jobs not locked by p_worker
--- under that same claim are left alone.
+-- under that same claim are left alone.  (The owner and claim tests are
+-- written IS NOT DISTINCT FROM, which neither jobs_locked nor its predicate
+-- can serve, so the plan always probes jobs by primary key from the batch:
+-- with jobs_locked, whose statistics may say a worker holds next to
+-- nothing, the planner chose to scan all the worker's jobs once per id.)
 CREATE FUNCTION finish_jobs(p_worker text, p_ids bigint[], p_claimed_us bigint[],
                             p_outcomes smallint[], p_errors text[],
                             p_delays double precision[])
@@ -30,8 +34,8 @@ BEGIN
     WITH done AS (
         DELETE FROM jobs j
         USING unnest(p_ids, p_claimed_us, p_outcomes) AS r(id, claimed_us, outcome)
-        WHERE j.id = r.id AND r.outcome = 0 AND j.locked_by = p_worker
-          AND j.locked_at = timestamptz 'epoch' + r.claimed_us * interval '1 microsecond'
+        WHERE j.id = r.id AND r.outcome = 0 AND j.locked_by IS NOT DISTINCT FROM p_worker
+          AND j.locked_at IS NOT DISTINCT FROM timestamptz 'epoch' + r.claimed_us * interval '1 microsecond'
         RETURNING j.id, j.dlq_id),
     cleared AS (
         DELETE FROM dlq d USING done
@@ -46,8 +50,8 @@ BEGIN
                 locked_at = NULL, locked_by = NULL, updated_at = now()
             FROM unnest(p_ids, p_claimed_us, p_outcomes, p_errors, p_delays)
                  AS r(id, claimed_us, outcome, err, delay)
-            WHERE j.id = r.id AND r.outcome = 1 AND j.locked_by = p_worker
-              AND j.locked_at = timestamptz 'epoch' + r.claimed_us * interval '1 microsecond'
+            WHERE j.id = r.id AND r.outcome = 1 AND j.locked_by IS NOT DISTINCT FROM p_worker
+              AND j.locked_at IS NOT DISTINCT FROM timestamptz 'epoch' + r.claimed_us * interval '1 microsecond'
               AND j.attempts < j.max_attempts
             RETURNING j.id)
         SELECT count(*), v_finished || coalesce(array_agg(again.id), '{}')
@@ -57,8 +61,8 @@ BEGIN
             DELETE FROM jobs j
             USING unnest(p_ids, p_claimed_us, p_outcomes, p_errors)
                   AS r(id, claimed_us, outcome, err)
-            WHERE j.id = r.id AND j.locked_by = p_worker
-              AND j.locked_at = timestamptz 'epoch' + r.claimed_us * interval '1 microsecond'
+            WHERE j.id = r.id AND j.locked_by IS NOT DISTINCT FROM p_worker
+              AND j.locked_at IS NOT DISTINCT FROM timestamptz 'epoch' + r.claimed_us * interval '1 microsecond'
               AND (r.outcome NOT IN (0, 1) OR j.attempts >= j.max_attempts)
             RETURNING j AS job, r.outcome, r.err)
         SELECT coalesce(dlq_put(
@@ -82,6 +86,37 @@ BEGIN
 
     RETURN QUERY SELECT n_ok, n_retry, n_dead;
 END
+$$;
+
+-- Give back jobs this worker claimed but will not finish: the same as
+-- before, with the owner test that no index serves (the plan probes the
+-- given ids by primary key, whatever the statistics of jobs_locked say).
+CREATE OR REPLACE FUNCTION return_jobs(p_worker text, p_ids bigint[])
+RETURNS integer LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+    n integer;
+BEGIN
+    UPDATE jobs
+    SET attempts = greatest(attempts - 1, 0), locked_at = NULL,
+        locked_by = NULL, updated_at = now()
+    WHERE id = ANY (p_ids) AND locked_by IS NOT DISTINCT FROM p_worker;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    DELETE FROM serial_locks
+    WHERE job_id = ANY (p_ids) AND locked_by = p_worker;
+    IF n > 0 THEN
+        PERFORM pg_notify(current_schema() || '.jobs', '');
+    END IF;
+    RETURN n;
+END
+$$;
+
+-- Every job this worker holds except those listed goes back: a hashed
+-- EXCEPT (the daemon runs this at every heartbeat with a list of thousands).
+CREATE OR REPLACE FUNCTION return_jobs_except(p_worker text, p_keep bigint[])
+RETURNS integer LANGUAGE sql SET search_path FROM CURRENT AS $$
+    SELECT return_jobs(p_worker, coalesce(array_agg(s.id), '{}'))
+    FROM (SELECT id FROM jobs WHERE locked_by = p_worker
+          EXCEPT SELECT unnest(p_keep)) s;
 $$;
 
 INSERT INTO migrations (version, name) VALUES (6, '006_finish_token');
