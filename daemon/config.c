@@ -78,6 +78,10 @@ static const struct {
 #define QUEUE_CONCURRENCY_MAX 1024
 #define QUEUE_ENV_SUFFIX "_QUEUE_CONCURRENCY"
 
+/* see read_line */
+#define LONG_VALUE_MARK "\x01"
+#define INI_LINE_MAX_LONG 65536
+
 struct load_state {
 	struct bf_config *cfg;
 	const char *path;
@@ -87,6 +91,10 @@ struct load_state {
 	char *err;
 	struct bf_plugin_section *section; /* current plugin section */
 	char section_name[128];
+	/* values of the line just read when it was too long for inih (see
+	 * read_line): as "key = value" and as a continuation line */
+	char *long_kv_value;
+	char *long_whole_value;
 };
 
 static char *xstrdup(const char *s)
@@ -459,6 +467,9 @@ static int on_ini_entry(void *user, const char *section, const char *name, const
 	st->err_line = st->lineno;
 	if (!name) /* new section (INI_CALL_HANDLER_ON_NEW_SECTION builds only) */
 		return 1;
+	if (st->long_whole_value && strstr(value, LONG_VALUE_MARK))
+		value = st->long_kv_value && strcmp(value, LONG_VALUE_MARK) == 0 ? st->long_kv_value
+		                                                                  : st->long_whole_value;
 	if (strncmp(section, "queue.", 6) == 0) {
 		if (strcmp(name, "concurrency") != 0) {
 			char sug[64];
@@ -502,28 +513,116 @@ static int on_ini_entry(void *user, const char *section, const char *name, const
 	return 1;
 }
 
-/* inih reader: one line per call, counted; lines that do not fit inih's
- * buffer (INI_MAX_LINE) are refused rather than split in two. */
+/* inih reads lines into a fixed buffer (INI_MAX_LINE, 200 bytes in
+ * Debian's build) and would split a longer one in two.  read_line hands
+ * inih a short stand-in instead: the same leading blanks, key and separator,
+ * so inih classifies it exactly as the real line (key line, continuation,
+ * comment or error), with LONG_VALUE_MARK as its value.  on_ini_entry then
+ * takes the real value from long_kv_value (a key line) or long_whole_value
+ * (a continuation line), both cut the way inih cuts values (check_config
+ * compares them with inih's own on the same lines made short). */
+
+/* inih's trailing comment: a ';' after a blank, not at the start of the
+ * text searched */
+static bool is_inline_comment(const char *p, const char *from)
+{
+	return *p == ';' && p > from && isspace((unsigned char)p[-1]);
+}
+
+/* inih's value: cut at a trailing comment (a ';' after a blank, searched
+ * from just after the separator), then leading and trailing blanks dropped */
+static char *ini_value(const char *from)
+{
+	const char *end = from;
+	while (*end && !is_inline_comment(end, from))
+		end++;
+	while (from < end && isspace((unsigned char)*from))
+		from++;
+	while (end > from && isspace((unsigned char)end[-1]))
+		end--;
+	return strndup(from, (size_t)(end - from));
+}
+
+static char *long_line(struct load_state *st, char *buf, int num, char *full, size_t len)
+{
+	full[len] = '\0';
+	if (len && full[len - 1] == '\n')
+		full[--len] = '\0';
+	const char *start = full;
+	while (*start && isspace((unsigned char)*start))
+		start++;
+	size_t indent = (size_t)(start - full);
+	if (*start == ';' || *start == '#' || *start == '\0') {
+		snprintf(buf, (size_t)num, "%.*s;\n", (int)(indent < 8 ? indent : 8), full);
+		return buf;
+	}
+	/* the key ends where inih's does: at '=' or ':', or a trailing comment */
+	const char *sep = start;
+	while (*sep && *sep != '=' && *sep != ':' && !is_inline_comment(sep, start))
+		sep++;
+	bool has_sep = *sep == '=' || *sep == ':';
+	/* without a separator only the blanks matter: a continuation line or
+	 * a syntax error */
+	size_t head = has_sep ? (size_t)(sep - full) + 1 : (indent < 8 ? indent : 8);
+	if (*start == '[' || head + 4 > (size_t)num) {
+		st->err_line = st->lineno;
+		st->err = xasprintf("line is %zu bytes long and its %s does not fit in %d bytes", len,
+		                    *start == '[' ? "section header" : "key", num - 4);
+		return NULL;
+	}
+	st->long_kv_value = has_sep ? ini_value(sep + 1) : NULL;
+	/* a continuation line's value is the whole line, comment included,
+	 * less its blanks (what the system's inih does) */
+	size_t end = len;
+	while (end > indent && isspace((unsigned char)full[end - 1]))
+		end--;
+	st->long_whole_value = strndup(start, end - indent);
+	if ((has_sep && !st->long_kv_value) || !st->long_whole_value)
+		abort();
+	snprintf(buf, (size_t)num, "%.*s%s" LONG_VALUE_MARK "\n", (int)head, full, has_sep ? " " : "");
+	return buf;
+}
+
+/* inih reader: one line per call, counted; a line too long for inih's
+ * buffer is read whole (up to INI_LINE_MAX_LONG bytes) and handed over as
+ * a stand-in (long_line) */
 static char *read_line(char *str, int num, void *stream)
 {
 	struct load_state *st = stream;
+	free(st->long_kv_value);
+	free(st->long_whole_value);
+	st->long_kv_value = st->long_whole_value = NULL;
 	if (st->err || !fgets(str, num, st->file))
 		return NULL;
 	st->lineno++;
 	size_t n = strlen(str);
-	if (n == (size_t)num - 1 && str[n - 1] != '\n' && !feof(st->file)) {
-		int c;
-		size_t total = n;
-		while ((c = fgetc(st->file)) != EOF && c != '\n')
-			total++;
-		st->err_line = st->lineno;
-		st->err = xasprintf("line is %zu bytes long; lines are limited to %d bytes (put a long "
-		                    "connection string in DATABASE_URL, a long command in a wrapper script, a long "
-		                    "schedule in the crontab file)",
-		                    total, num - 2);
-		return NULL;
+	if (n < (size_t)num - 1 || str[n - 1] == '\n' || feof(st->file))
+		return str;
+	size_t cap = 2 * (size_t)num, len = n;
+	char *full = malloc(cap);
+	if (!full)
+		abort();
+	memcpy(full, str, n);
+	int c;
+	while ((c = fgetc(st->file)) != EOF && c != '\n') {
+		if (len + 2 >= cap) {
+			cap *= 2;
+			full = realloc(full, cap);
+			if (!full)
+				abort();
+		}
+		full[len++] = (char)c;
 	}
-	return str;
+	char *ret = NULL;
+	if (len > INI_LINE_MAX_LONG) {
+		st->err_line = st->lineno;
+		st->err = xasprintf("line is %zu bytes long; lines are limited to %d bytes", len,
+		                    INI_LINE_MAX_LONG);
+	} else {
+		ret = long_line(st, str, num, full, len);
+	}
+	free(full);
+	return ret;
 }
 
 static int load_file(struct bf_config *cfg, const struct bf_config_args *args, char **err)
@@ -540,6 +639,8 @@ static int load_file(struct bf_config *cfg, const struct bf_config_args *args, c
 	struct load_state st = {.cfg = cfg, .path = path, .file = f};
 	int line = ini_parse_stream(read_line, &st, on_ini_entry, &st);
 	fclose(f);
+	free(st.long_kv_value);
+	free(st.long_whole_value);
 	if (line == 0 && !st.err)
 		return 0;
 	if (line < 0 && !st.err) {
