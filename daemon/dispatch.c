@@ -35,6 +35,11 @@
 /* The link that LISTENs: the backend a NOTIFY wakes then runs the claim
  * for the first pool, without waking another backend first. */
 #define LISTEN_LINK 1
+/* Results waiting to be recorded (queued or being sent) above which no more
+ * jobs are claimed: when finishing falls behind (a slow finish, a row lock
+ * held from elsewhere) the daemon must not go on locking the whole backlog
+ * for results it cannot record.  Normal finishes stay under ~1000. */
+#define UNRECORDED_MAX 5000
 
 enum link_op { LINK_IDLE, LINK_CLAIM, LINK_FINISH };
 
@@ -90,6 +95,9 @@ struct bf_dispatch {
 	/* finished jobs not yet recorded in the database, oldest first */
 	struct bf_job *finished;
 	struct bf_job **finished_tail;
+	/* results in finished and in the finish link's batch */
+	size_t unrecorded;
+	bool claims_held; /* claiming stopped for unrecorded results (logged) */
 
 	struct event *sink_ev;
 	struct event *notify_ev;
@@ -195,11 +203,12 @@ static void take_results(struct bf_dispatch *d)
 		}
 		*d->finished_tail = j;
 		d->finished_tail = &j->next;
+		d->unrecorded++;
 	}
 }
 
 /* Metrics and logs for a recorded batch; frees its jobs. */
-static void batch_recorded(struct bf_job *batch, int completed, int retried, int dead)
+static void batch_recorded(struct bf_dispatch *d, struct bf_job *batch, int completed, int retried, int dead)
 {
 	if (dead > 0)
 		log_warn("%d job(s) moved to the dead-letter queue", dead);
@@ -216,6 +225,7 @@ static void batch_recorded(struct bf_job *batch, int completed, int retried, int
 		job_free(j);
 		n++;
 	}
+	d->unrecorded -= n < d->unrecorded ? n : d->unrecorded;
 	size_t missing = n - (size_t)(completed + retried + dead);
 	if ((size_t)(completed + retried + dead) > n)
 		missing = 0;
@@ -239,7 +249,7 @@ static int flush_finished(struct bf_dispatch *d)
 	int completed, retried, dead;
 	if (jobsql_finish(&d->db, d->worker_id, d->finished, &completed, &retried, &dead) < 0)
 		return -1;
-	batch_recorded(d->finished, completed, retried, dead);
+	batch_recorded(d, d->finished, completed, retried, dead);
 	d->finished = NULL;
 	d->finished_tail = &d->finished;
 	return 0;
@@ -392,7 +402,7 @@ static void recorded(struct bf_dispatch *d, struct bf_link *l, PGresult *r)
 	for (const struct bf_job *j = l->batch; j; j = j->next)
 		if (j->serial_key || j->outcome != JOB_OUTCOME_DONE)
 			wake_pool(j->pool);
-	batch_recorded(l->batch, completed, retried, dead);
+	batch_recorded(d, l->batch, completed, retried, dead);
 	l->batch = NULL;
 }
 
@@ -484,9 +494,26 @@ static void wake_all_pools(struct bf_dispatch *d)
 	d->next_pool = 0;
 }
 
+/* Whether results wait unrecorded in such numbers that claiming must
+ * stop until they are recorded; logs the change. */
+static bool claims_held(struct bf_dispatch *d)
+{
+	bool held = d->unrecorded >= (d->claims_held ? UNRECORDED_MAX / 2 : UNRECORDED_MAX);
+	if (held && !d->claims_held)
+		log_warn("%zu results wait to be recorded (finishing falls behind: a slow statement or a lock "
+		         "held on a job row?); no more jobs are claimed until fewer than %d wait",
+		         d->unrecorded, UNRECORDED_MAX / 2);
+	else if (!held && d->claims_held)
+		log_info("results recorded (%zu waiting); claiming again", d->unrecorded);
+	d->claims_held = held;
+	return held;
+}
+
 /* The next pool, in turn, that has room and may have due jobs. */
 static struct bf_pool *next_pool_to_claim(struct bf_dispatch *d)
 {
+	if (claims_held(d))
+		return NULL;
 	for (size_t k = 0; k < d->npools; k++) {
 		size_t i = (d->next_pool + k) % d->npools;
 		struct bf_pool *p = d->pools[i];

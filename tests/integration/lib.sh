@@ -93,6 +93,27 @@ bf_wait_sql() {
 	bf_fail "waited ${secs}s for [$q] = [$want], last got [$got]"
 }
 
+# Wait until a command succeeds: bf_wait_for SECONDS DESCRIPTION COMMAND...
+bf_wait_for() {
+	local secs=$1 what=$2; shift 2
+	local end=$(( $(date +%s) + secs ))
+	until "$@"; do
+		[ "$(date +%s)" -le "$end" ] || bf_fail "waited ${secs}s for $what"
+		sleep 0.05
+	done
+}
+
+# A psql session of its own that keeps a transaction open: bf_hold NAME SQL
+# runs BEGIN; SQL there, bf_release NAME COMMIT|ROLLBACK ends it.  Its
+# output goes to $T/NAME.out.
+bf_hold() {
+	mkfifo "$T/$1.fifo"
+	psql -X -q -v ON_ERROR_STOP=1 "$DATABASE_URL" <"$T/$1.fifo" >"$T/$1.out" 2>&1 &
+	eval "exec {fd_$1}>\"\$T/\$1.fifo\""
+	eval "echo \"BEGIN; \$2\" >&\$fd_$1"
+}
+bf_release() { eval "echo \"\$2;\" >&\$fd_$1; exec {fd_$1}>&-"; }
+
 # Assert equality: bf_eq ACTUAL EXPECTED MESSAGE
 bf_eq() { [ "$1" = "$2" ] || bf_fail "$3: expected [$2], got [$1]"; }
 

@@ -17,23 +17,6 @@ starts() { grep -c "^start $1 " "$REC" 2>/dev/null || true; }
 ends() { grep -c "^end $1 " "$REC" 2>/dev/null || true; }
 # field 5 (time, us) of the Nth "start|end ID" line
 at() { awk -v k="$1" -v id="$2" -v n="$3" '$1 == k && $2 == id && ++c == n { print $5 }' "$REC"; }
-wait_for() { # SECONDS DESCRIPTION COMMAND...
-	local secs=$1 what=$2; shift 2
-	local end=$(( $(date +%s) + secs ))
-	until "$@"; do
-		[ "$(date +%s)" -le "$end" ] || bf_fail "waited ${secs}s for $what"
-		sleep 0.05
-	done
-}
-# A psql session of its own that keeps a transaction open: hold NAME SQL,
-# then release NAME COMMIT|ROLLBACK.
-hold() {
-	mkfifo "$T/$1.fifo"
-	psql -X -q -v ON_ERROR_STOP=1 "$DATABASE_URL" <"$T/$1.fifo" >"$T/$1.out" 2>&1 &
-	eval "exec {fd_$1}>\"\$T/\$1.fifo\""
-	eval "echo \"BEGIN; \$2\" >&\$fd_$1"
-}
-release() { eval "echo \"\$2;\" >&\$fd_$1; exec {fd_$1}>&-"; }
 locked() { [ "$(bf_sql "SELECT count(*) FROM $S.jobs WHERE id = $1 AND locked_by IS NOT NULL")" = 1 ]; }
 started() { [ "$(starts "$1")" -ge "$2" ]; }
 ended() { [ "$(ends "$1")" -ge "$2" ]; }
@@ -65,23 +48,23 @@ ini a; : >"$REC"
 bf_start a -c "$T/a.ini"
 w=$(bf_sql "SELECT id FROM $S.workers")
 A=$(bf_sql "SELECT id FROM $S.add_job('test.record', '{\"sleep_ms\": 1500}')")
-wait_for 10 "job $A claimed" locked "$A"
-hold lockA "SELECT 1 FROM $S.jobs WHERE id = $A FOR UPDATE;"
+bf_wait_for 10 "job $A claimed" locked "$A"
+bf_hold lockA "SELECT 1 FROM $S.jobs WHERE id = $A FOR UPDATE;"
 V=$(bf_sql "SELECT id FROM $S.add_job('test.record', '{\"sleep_ms\": 4000}', serial_key => 'k')")
-wait_for 10 "the first run of job $V to end" ended "$V" 1
+bf_wait_for 10 "the first run of job $V to end" ended "$V" 1
 sleep 0.3 # V's result now waits behind A's finish, blocked on the row lock
 # what recover_dead_workers does to a dead daemon, done by hand
 bf_sql "DELETE FROM $S.workers WHERE id = '$w';
         UPDATE $S.jobs SET locked_by = NULL, locked_at = NULL, attempts = attempts - 1 WHERE id = $V;
         DELETE FROM $S.serial_locks WHERE job_id = $V" >/dev/null
-wait_for 10 "the second run of job $V" started "$V" 2
+bf_wait_for 10 "the second run of job $V" started "$V" 2
 S2=$(bf_sql "SELECT id FROM $S.add_job('test.record', '{\"sleep_ms\": 100}', serial_key => 'k')")
 sleep 0.3
-release lockA COMMIT
+bf_release lockA COMMIT
 sleep 1
 bf_eq "$(bf_sql "SELECT locked_by IS NOT NULL FROM $S.jobs WHERE id = $V")" t \
 	"job $V is still held by its second run after the old result went in"
-wait_for 15 "job $S2 to end" ended "$S2" 1
+bf_wait_for 15 "job $S2 to end" ended "$S2" 1
 [ "$(at start "$S2" 1)" -ge "$(at end "$V" 2)" ] ||
 	bf_fail "job $S2 (serial key k) started while job $V (same key) ran: $(cat "$REC")"
 bf_wait_sql "SELECT count(*) FROM $S.jobs" 0 10
@@ -93,22 +76,22 @@ bf_log "2. a finish repeated after a lost connection, while the retried job runs
 ini b; : >"$REC"
 bf_start b -c "$T/b.ini"
 R=$(bf_sql "SELECT id FROM $S.add_job('test.record', '{\"sleep_ms\": 1500, \"fail_until_attempt\": 2, \"retry_delay_ms\": 0}')")
-wait_for 10 "job $R claimed" locked "$R"
-hold lockR "SELECT 1 FROM $S.jobs WHERE id = $R FOR UPDATE;"
+bf_wait_for 10 "job $R claimed" locked "$R"
+bf_hold lockR "SELECT 1 FROM $S.jobs WHERE id = $R FOR UPDATE;"
 C=$(bf_sql "SELECT id FROM $S.add_job('test.record', '{\"sleep_ms\": 2500}')")
-wait_for 10 "job $C claimed" locked "$C"
-hold lockC "SELECT 1 FROM $S.jobs WHERE id = $C FOR UPDATE;"
-wait_for 10 "job $C to end" ended "$C" 1
+bf_wait_for 10 "job $C claimed" locked "$C"
+bf_hold lockC "SELECT 1 FROM $S.jobs WHERE id = $C FOR UPDATE;"
+bf_wait_for 10 "job $C to end" ended "$C" 1
 sleep 0.2 # R's finish (a retry) is blocked; C's result waits behind it
 n=$(bf_sql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
             WHERE datname = '$dbname' AND application_name = 'backfilld' AND state = 'idle'
               AND query LIKE '%claim%'")
 [ "$n" -ge 1 ] || bf_fail "no idle claim connection to end"
-wait_for 10 "the reconnect" grep -q "reconnected" "$T/daemon-b.log"
+bf_wait_for 10 "the reconnect" grep -q "reconnected" "$T/daemon-b.log"
 sleep 0.3
-release lockR COMMIT # the abandoned finish records R's retry now
-wait_for 10 "attempt 2 of job $R" started "$R" 2
-release lockC COMMIT # the repeated finish goes through during attempt 2
+bf_release lockR COMMIT # the abandoned finish records R's retry now
+bf_wait_for 10 "attempt 2 of job $R" started "$R" 2
+bf_release lockC COMMIT # the repeated finish goes through during attempt 2
 sleep 3
 bf_eq "$(awk -v id="$R" '$1 == "start" && $2 == id { print $4 }' "$REC" | paste -sd, -)" "1,2" \
 	"job $R ran attempt 1, then attempt 2 once, never two at a time"
@@ -119,20 +102,20 @@ bf_stop b >/dev/null
 bf_log "3. a claim that commits after its connection was abandoned"
 ini c; : >"$REC"
 bf_start c -c "$T/c.ini"
-hold blocker "INSERT INTO $S.serial_locks (serial_key, job_id, locked_by) VALUES ('k', -1, 'someone');"
+bf_hold blocker "INSERT INTO $S.serial_locks (serial_key, job_id, locked_by) VALUES ('k', -1, 'someone');"
 sleep 0.3
 X=$(bf_sql "SELECT id FROM $S.add_job('test.record', '{\"sleep_ms\": 10}', serial_key => 'k')")
-wait_for 10 "a claim waiting on the serial key" claim_waits
+bf_wait_for 10 "a claim waiting on the serial key" claim_waits
 bf_sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
         WHERE datname = '$dbname' AND application_name = 'backfilld' AND state = 'idle' LIMIT 1" >/dev/null
-wait_for 10 "the reconnect" grep -q "reconnected" "$T/daemon-c.log"
+bf_wait_for 10 "the reconnect" grep -q "reconnected" "$T/daemon-c.log"
 sleep 0.3
-release blocker ROLLBACK # the abandoned claim takes job X and commits
-wait_for 10 "job $X to run" ended "$X" 1
+bf_release blocker ROLLBACK # the abandoned claim takes job X and commits
+bf_wait_for 10 "job $X to run" ended "$X" 1
 grep -q "returned 1 job(s) this daemon had claimed without receiving the claim's reply" "$T/daemon-c.log" ||
 	bf_fail "no line about the job handed back"
 Y=$(bf_sql "SELECT id FROM $S.add_job('test.record', '{\"sleep_ms\": 10}', serial_key => 'k')")
-wait_for 10 "job $Y (same serial key) to run" ended "$Y" 1
+bf_wait_for 10 "job $Y (same serial key) to run" ended "$Y" 1
 bf_wait_sql "SELECT count(*) FROM $S.jobs" 0 10
 bf_eq "$(bf_sql "SELECT count(*) FROM $S.serial_locks")" 0 "no serial lock left"
 bf_stop c >"$T/rc"
