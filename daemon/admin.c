@@ -37,7 +37,7 @@
 #define REQUEST_TIMEOUT_S 10          /* idle or slow connections are closed */
 #define GAUGE_CACHE_MS 2000           /* queue-depth gauges are refreshed at most this often */
 #define COUNT_CAP 10000               /* gauges count at most this many rows each */
-#define PRIORITY_LEVELS 64            /* ... in the first this many priority levels of a queue */
+#define LEVELS 64                     /* ... in the first this many (task, priority) pairs of a queue */
 #define LIST_LIMIT_DEFAULT 50
 #define LIST_LIMIT_MAX 500
 #define LIST_OFFSET_MAX 1000000000000LL
@@ -426,10 +426,10 @@ static void free_depth(struct bf_admin *a)
 }
 
 /* Queue depth by configured queue and the DLQ size, at most every
- * GAUGE_CACHE_MS, with bounded work: waiting jobs are counted per priority
- * level (found by index probes, at most PRIORITY_LEVELS of them) as ranges
- * of the claim's index (jobs_claimable: queue, priority, run_at), index
- * only, each range read up to COUNT_CAP rows; running ones through
+ * GAUGE_CACHE_MS, with bounded work: waiting jobs are counted per task and
+ * priority (the pairs found by index probes, at most LEVELS of them) as
+ * ranges of the claim's index (jobs_claimable: queue, task, priority,
+ * run_at), each range read up to COUNT_CAP rows; running ones through
  * jobs_locked; the DLQ up to COUNT_CAP rows.  A few ms however long the
  * backlog; a count that reaches COUNT_CAP is reported as COUNT_CAP. */
 static void refresh_gauges(struct bf_admin *a)
@@ -443,7 +443,7 @@ static void refresh_gauges(struct bf_admin *a)
 	char *lit = queues_literal(a->cfg);
 	char cap[24], levels[24];
 	snprintf(cap, sizeof(cap), "%d", COUNT_CAP);
-	snprintf(levels, sizeof(levels), "%d", PRIORITY_LEVELS);
+	snprintf(levels, sizeof(levels), "%d", LEVELS);
 	const char *params[] = {lit, cap, levels};
 #define WAITING "j.queue = q.name AND j.locked_at IS NULL AND j.attempts < j.max_attempts"
 	char *sql = with_schema(
@@ -452,17 +452,19 @@ static void refresh_gauges(struct bf_admin *a)
 	       "   AND j.locked_at IS NOT NULL LIMIT $2::int) x)"
 	       " FROM unnest($1::text[]) WITH ORDINALITY AS q(name, n)"
 	       " CROSS JOIN LATERAL ("
-	       "  WITH RECURSIVE prio(p, level) AS ("
-	       "   SELECT (SELECT min(j.priority) FROM {schema}.jobs j WHERE " WAITING "), 1"
+	       "  WITH RECURSIVE lv(t, p, level) AS ("
+	       "   SELECT x.task, x.priority, 1 FROM (SELECT j.task, j.priority FROM {schema}.jobs j"
+	       "    WHERE " WAITING " ORDER BY j.task, j.priority LIMIT 1) x"
 	       "   UNION ALL"
-	       "   SELECT (SELECT min(j.priority) FROM {schema}.jobs j WHERE " WAITING " AND j.priority > prio.p),"
-	       "          prio.level + 1"
-	       "   FROM prio WHERE prio.p IS NOT NULL AND prio.level < $3::int)"
+	       "   SELECT x.task, x.priority, lv.level + 1 FROM lv CROSS JOIN LATERAL ("
+	       "    SELECT j.task, j.priority FROM {schema}.jobs j WHERE " WAITING
+	       "     AND (j.task, j.priority) > (lv.t, lv.p) ORDER BY j.task, j.priority LIMIT 1) x"
+	       "   WHERE lv.level < $3::int)"
 	       "  SELECT coalesce(sum((SELECT count(*) FROM (SELECT 1 FROM {schema}.jobs j WHERE " WAITING
-	       "           AND j.priority = prio.p AND j.run_at <= now() LIMIT $2::int) x)), 0) AS ready,"
+	       "           AND j.task = lv.t AND j.priority = lv.p AND j.run_at <= now() LIMIT $2::int) x)), 0) AS ready,"
 	       "         coalesce(sum((SELECT count(*) FROM (SELECT 1 FROM {schema}.jobs j WHERE " WAITING
-	       "           AND j.priority = prio.p AND j.run_at > now() LIMIT $2::int) x)), 0) AS scheduled"
-	       "  FROM prio WHERE prio.p IS NOT NULL) c"
+	       "           AND j.task = lv.t AND j.priority = lv.p AND j.run_at > now() LIMIT $2::int) x)), 0) AS scheduled"
+	       "  FROM lv) c"
 	       " ORDER BY q.n");
 #undef WAITING
 	PGresult *r = run(a, NULL, true, sql, 3, params);

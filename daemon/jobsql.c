@@ -23,8 +23,8 @@ static const struct stmt statements[] = {
      "SELECT id, task, queue, payload::text, priority, "
      "(extract(epoch FROM run_at) * 1000000)::int8, attempts, max_attempts, job_key, serial_key, "
      "(extract(epoch FROM locked_at) * 1000000)::int8 "
-     "FROM @.claim_jobs($1, $2, $3::text[], $4)",
-     4, "003_worker"},
+     "FROM @.claim_jobs($1, $2, $3::text[], $4) ORDER BY priority, run_at, id",
+     4, "007_task_claim"},
     {"bf_finish",
      "SELECT completed, retried, dead FROM @.finish_jobs($1, $2::bigint[], $3::bigint[], "
      "$4::smallint[], $5::text[], $6::float8[])",

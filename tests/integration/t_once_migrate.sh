@@ -109,8 +109,8 @@ for mode in run once; do
 	bf_eq "$RC" 65 "schema changed by hand ($mode): exit status ($(out handmade-$mode))"
 	grep -q "error database: bf_claim failed: ERROR:  function $S.claim_jobs(.*) does not exist" "$T/handmade-$mode.out" ||
 		bf_fail "schema changed by hand ($mode): no error naming the missing function: $(out handmade-$mode)"
-	grep -q "error schema $S does not match this backfilld (.*) although its version is current: .* comes from migration 003_worker: recreate it from .*/003_worker.sql, or restore the schema" "$T/handmade-$mode.out" ||
-		bf_fail "schema changed by hand ($mode): no line naming migration 003_worker: $(out handmade-$mode)"
+	grep -q "error schema $S does not match this backfilld (.*) although its version is current: .* comes from migration 007_task_claim: recreate it from .*/007_task_claim.sql, or restore the schema" "$T/handmade-$mode.out" ||
+		bf_fail "schema changed by hand ($mode): no line naming migration 007_task_claim: $(out handmade-$mode)"
 	grep -q "ready:" "$T/handmade-$mode.out" && bf_fail "schema changed by hand ($mode): the daemon reported ready"
 done
 bf_eq "$(bf_sql "SELECT count(*) FROM $S.workers")" 0 "no daemon registered"
