@@ -47,7 +47,8 @@ CFLAGS_ALL := $(WARN) $(OPT) $(SANFLAGS) -MMD -MP $(CFLAGS)
 LDFLAGS_ALL := $(SANFLAGS) $(LDFLAGS)
 
 DAEMON_SRCS := $(wildcard daemon/*.c)
-DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(BUILD)/%.o)
+# plus the plugin rules the daemon shares with the stub library (plugin-api/host/)
+DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/plugin-api/host/host_rules.o
 SQL_FILES := $(sort $(wildcard sql/[0-9]*.sql))
 LIB_OBJS := $(filter-out $(BUILD)/daemon/main.o,$(DAEMON_OBJS)) $(BUILD)/sql_embedded.o
 
@@ -78,6 +79,10 @@ help:
 $(BUILD)/daemon/%.o: daemon/%.c
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)$(CC) $(CPPFLAGS_ALL) $(DEPS_CFLAGS) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/plugin-api/host/%.o: plugin-api/host/%.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -c $< -o $@
 
 $(BUILD)/sql_embedded.c: $(SQL_FILES) scripts/embed-sql
 	@mkdir -p $(dir $@)
@@ -247,11 +252,19 @@ STUB_CFLAGS := $(WARN) -O2 -g -MMD -MP
 STUB_HEADER := plugin-api/stub/backfill/plugin_stub.h
 all: $(STUB_LIB)
 
+STUB_COMPILE = $(CC) -D_GNU_SOURCE -Iplugin-api -Iplugin-api/stub -fPIC $(STUB_CFLAGS) -c $< -o $@
+
 $(BUILD)/plugin-api/stub/%.o: plugin-api/stub/%.c
 	@mkdir -p $(dir $@)
-	$(call say,CC,$<)$(CC) -D_GNU_SOURCE -Iplugin-api -Iplugin-api/stub -fPIC $(STUB_CFLAGS) -c $< -o $@
+	$(call say,CC,$<)$(STUB_COMPILE)
 
-$(STUB_LIB): $(BUILD)/plugin-api/stub/plugin_stub.o
+# the plugin rules shared with the daemon, compiled again with the stub's
+# flags: the library carries its own copy
+$(BUILD)/plugin-api/stub/host_rules.o: plugin-api/host/host_rules.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)$(STUB_COMPILE)
+
+$(STUB_LIB): $(BUILD)/plugin-api/stub/plugin_stub.o $(BUILD)/plugin-api/stub/host_rules.o
 	@rm -f $@
 	$(call say,AR,$@)ar rcs $@ $^
 
@@ -354,7 +367,7 @@ FUZZ_CFLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefine
 fuzz_srcs_config := daemon/config.c daemon/crontab.c daemon/log.c
 fuzz_srcs_crontab := daemon/crontab.c
 fuzz_srcs_exec_args := plugins/exec/exec_util.c
-fuzz_srcs_job_payload := plugins/log.c daemon/job.c plugins/exec/exec_util.c
+fuzz_srcs_job_payload := plugins/log.c daemon/job.c plugin-api/host/host_rules.c plugins/exec/exec_util.c
 
 define fuzz_rule
 $(FUZZ_BUILD)/fuzz_$(1): fuzz/fuzz_$(1).c fuzz/fuzz_memfile.h $(fuzz_srcs_$(1))

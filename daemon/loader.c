@@ -11,17 +11,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "host/host_rules.h"
 #include "job.h"
 #include "log.h"
-
-/* Size of struct bf_plugin in ABI 1.0: the smallest descriptor accepted. */
-#define PLUGIN_DESC_V1_SIZE (offsetof(struct bf_plugin, shutdown) + sizeof(void (*)(void *)))
-#define TASK_NAME_MAX 128
 
 struct bf_plugin_ctx {
 	struct bf_loader *loader;
 	char *path;
-	char name[64];
+	char name[HOST_RULES_PLUGIN_NAME_MAX + 1];
 	const struct bf_plugin *desc;
 	void *dl;
 	void *state;
@@ -120,17 +117,6 @@ static void host_log(bf_plugin_ctx *ctx, int32_t level, const char *msg)
 	log_msg((enum bf_log_level)level, "plugin %s: %s", ctx ? ctx->name : "?", msg ? msg : "(null)");
 }
 
-static bool valid_task_name(const char *name)
-{
-	size_t n = strnlen(name, TASK_NAME_MAX + 1);
-	if (n == 0 || n > TASK_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f || name[i] == ' ')
-			return false;
-	return true;
-}
-
 static int32_t host_register_task(bf_plugin_ctx *ctx, const char *task, bf_handler_fn handler,
                                   void *task_data)
 {
@@ -138,10 +124,10 @@ static int32_t host_register_task(bf_plugin_ctx *ctx, const char *task, bf_handl
 		log_error("plugin %s: register_task called outside init()", ctx ? ctx->name : "?");
 		return BF_ERR_STATE;
 	}
-	if (!task || !handler || !valid_task_name(task)) {
+	if (!task || !handler || !host_rules_valid_task_name(task)) {
 		log_error("plugin %s: register_task: invalid task name \"%s\" (1..%d bytes, no spaces "
 		          "or control characters) or no handler",
-		          ctx->name, task ? task : "(null)", TASK_NAME_MAX);
+		          ctx->name, task ? task : "(null)", HOST_RULES_TASK_NAME_MAX);
 		return BF_ERR_INVALID;
 	}
 	struct bf_loader *l = ctx->loader;
@@ -283,19 +269,6 @@ void loader_run_job(struct bf_job *job)
 
 /* ---- loading ---------------------------------------------------------- */
 
-static bool valid_plugin_name(const char *s)
-{
-	size_t n = strnlen(s, 64);
-	if (n == 0 || n > 63)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
-			return false;
-	}
-	return true;
-}
-
 static int check_not_world_writable(const char *path, const char *what)
 {
 	struct stat st;
@@ -352,35 +325,9 @@ int loader_load_file(struct bf_loader *loader, const char *path, const struct bf
 		goto out;
 	}
 	const struct bf_plugin *d = entry(BF_PLUGIN_ABI_MAJOR, BF_PLUGIN_ABI_MINOR);
-	if (!d) {
-		log_error("plugin loader: %s: %s() returned NULL (the plugin refuses this host, ABI %u.%u)",
-		          path, BF_PLUGIN_ENTRY_SYMBOL, BF_PLUGIN_ABI_MAJOR, BF_PLUGIN_ABI_MINOR);
-		goto out;
-	}
-	/* struct_size and magic are the first two fields of every version. */
-	if (d->magic != BF_PLUGIN_MAGIC) {
-		log_error("plugin loader: %s: bad magic 0x%08x (expected 0x%08x): not a backfilld "
-		          "plugin, or built against a foreign header",
-		          path, d->magic, BF_PLUGIN_MAGIC);
-		goto out;
-	}
-	if (d->abi_major != BF_PLUGIN_ABI_MAJOR) {
-		log_error("plugin loader: %s: plugin ABI %u.%u is incompatible with this backfilld's ABI "
-		          "%u.%u; rebuild the plugin against the installed <backfill/plugin.h>",
-		          path, d->abi_major, d->abi_minor, BF_PLUGIN_ABI_MAJOR, BF_PLUGIN_ABI_MINOR);
-		goto out;
-	}
-	if (d->struct_size < PLUGIN_DESC_V1_SIZE) {
-		log_error("plugin loader: %s: struct bf_plugin is %u bytes, smaller than ABI %u.0's %zu "
-		          "(plugin ABI %u.%u, host ABI %u.%u): refusing a truncated descriptor",
-		          path, d->struct_size, BF_PLUGIN_ABI_MAJOR, PLUGIN_DESC_V1_SIZE, d->abi_major,
-		          d->abi_minor, BF_PLUGIN_ABI_MAJOR, BF_PLUGIN_ABI_MINOR);
-		goto out;
-	}
-	if (!d->name || !valid_plugin_name(d->name) || !d->init) {
-		log_error("plugin loader: %s: plugin name must be 1..63 of [a-z0-9_-] and init must be "
-		          "set (got name \"%s\")",
-		          path, d->name ? d->name : "(null)");
+	char why[1024];
+	if (host_rules_check_descriptor(d, why, sizeof(why)) < 0) {
+		log_error("plugin loader: %s: %s", path, why);
 		goto out;
 	}
 	snprintf(p->name, sizeof(p->name), "%s", d->name);

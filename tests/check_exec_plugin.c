@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check_files.h"
 #include "check_tmpdir.h"
 
 static char tmpdir[] = "/tmp/check_exec_plugin.XXXXXX";
@@ -39,23 +40,6 @@ static const char *plugin_path(const char *name)
 	const char *b = getenv("BF_BUILD");
 	snprintf(path, sizeof(path), "%s/plugins/%s.so", b && b[0] ? b : "build", name);
 	return path;
-}
-
-static char *read_file(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	ck_assert_msg(f != NULL, "cannot open %s: %s", path, strerror(errno));
-	char *text = NULL;
-	size_t size = 0;
-	FILE *out = open_memstream(&text, &size);
-	ck_assert_ptr_nonnull(out);
-	char buf[4096];
-	size_t n;
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		fwrite(buf, 1, n, out);
-	fclose(f);
-	fclose(out);
-	return text;
 }
 
 static void write_file(const char *path, const char *text, mode_t mode)
@@ -105,34 +89,6 @@ static const char job_script[] =
     "esac\n"
     "exit 99\n";
 
-/* Captures what is logged (fd 2) between capture_start and capture_end. */
-struct capture {
-	int saved_fd;
-	char path[PATH_MAX];
-};
-
-static void capture_start(struct capture *c)
-{
-	snprintf(c->path, sizeof(c->path), "%s/stderr.XXXXXX", tmpdir);
-	int fd = mkstemp(c->path);
-	ck_assert_int_ge(fd, 0);
-	fflush(stderr);
-	c->saved_fd = dup(STDERR_FILENO);
-	ck_assert_int_ge(c->saved_fd, 0);
-	ck_assert_int_ge(dup2(fd, STDERR_FILENO), 0);
-	close(fd);
-}
-
-static char *capture_end(struct capture *c)
-{
-	fflush(stderr);
-	ck_assert_int_ge(dup2(c->saved_fd, STDERR_FILENO), 0);
-	close(c->saved_fd);
-	char *text = read_file(c->path);
-	unlink(c->path);
-	return text;
-}
-
 static void expect_contains(const char *text, const char *needle)
 {
 	ck_assert_msg(strstr(text, needle) != NULL, "[%s] does not contain [%s]", text, needle);
@@ -162,10 +118,10 @@ static void expect_refused(const char *section, const char *needle)
 	snprintf(ini, sizeof(ini), "[exec]\n%s\n", section);
 	struct bf_config *cfg = make_config(ini);
 	struct bf_loader *l = loader_new();
-	struct capture c;
-	capture_start(&c);
+	struct check_capture c;
+	check_capture_start(&c, tmpdir);
 	int rc = loader_load_file(l, plugin_path("exec"), cfg);
-	char *log = capture_end(&c);
+	char *log = check_capture_end(&c);
 	ck_assert_msg(rc < 0, "exec.so loaded with [%s]", section);
 	ck_assert_uint_eq(loader_ntasks(l), 0);
 	expect_contains(log, needle);
@@ -270,10 +226,10 @@ START_TEST(no_tasks_is_fine)
 	struct bf_config *cfg = make_config("[exec]\ntimeout = 10\n");
 	struct bf_loader *l = loader_new();
 	log_set_level(LOG_LEVEL_INFO);
-	struct capture c;
-	capture_start(&c);
+	struct check_capture c;
+	check_capture_start(&c, tmpdir);
 	int rc = loader_load_file(l, plugin_path("exec"), cfg);
-	char *log = capture_end(&c);
+	char *log = check_capture_end(&c);
 	log_set_level(LOG_LEVEL_WARN);
 	ck_assert_int_eq(rc, 0);
 	ck_assert_uint_eq(loader_ntasks(l), 0);
@@ -290,11 +246,11 @@ START_TEST(task_taken_by_another_plugin)
 	struct bf_config *cfg = make_config("[exec]\ntask.log = /bin/true\n");
 	struct bf_loader *l = loader_new();
 	ck_assert_int_eq(loader_load_file(l, plugin_path("noop"), NULL), 0);
-	struct capture c;
-	capture_start(&c);
+	struct check_capture c;
+	check_capture_start(&c, tmpdir);
 	ck_assert_int_eq(loader_load_file(l, plugin_path("exec"), cfg), 0);
 	int rc = loader_load_file(l, plugin_path("log"), NULL);
-	char *log = capture_end(&c);
+	char *log = check_capture_end(&c);
 	ck_assert_int_lt(rc, 0);
 	expect_contains(log, "task \"log\" is already registered by another plugin");
 	free(log);
@@ -304,9 +260,9 @@ START_TEST(task_taken_by_another_plugin)
 	cfg = make_config("[exec]\ntask.noop = /bin/true\n");
 	l = loader_new();
 	ck_assert_int_eq(loader_load_file(l, plugin_path("noop"), NULL), 0);
-	capture_start(&c);
+	check_capture_start(&c, tmpdir);
 	rc = loader_load_file(l, plugin_path("exec"), cfg);
-	log = capture_end(&c);
+	log = check_capture_end(&c);
 	ck_assert_int_lt(rc, 0);
 	expect_contains(log, "[exec] task.noop: task \"noop\" is already registered");
 	ck_assert_uint_eq(loader_ntasks(l), 1);
@@ -325,18 +281,18 @@ START_TEST(success_gets_payload_env_and_logs_stdout)
 	struct bf_job *job = make_job(e.loader, "echo", 101, "{\"to\": \"a@example.com\"}");
 	job->job_key = strdup("welcome:42");
 	log_set_level(LOG_LEVEL_INFO);
-	struct capture c;
-	capture_start(&c);
+	struct check_capture c;
+	check_capture_start(&c, tmpdir);
 	loader_run_job(job);
-	char *log = capture_end(&c);
+	char *log = check_capture_end(&c);
 	log_set_level(LOG_LEVEL_WARN);
 	ck_assert_int_eq(job->outcome, JOB_OUTCOME_DONE);
 	ck_assert_ptr_null(job->error);
 
-	char *got = read_file(tmp_path("got.101.stdin"));
+	char *got = check_read_file(tmp_path("got.101.stdin"));
 	ck_assert_str_eq(got, "{\"to\": \"a@example.com\"}");
 	free(got);
-	got = read_file(tmp_path("got.101.env"));
+	got = check_read_file(tmp_path("got.101.env"));
 	ck_assert_str_eq(got, "BACKFILL_ATTEMPT=2\n"
 	                      "BACKFILL_JOB_ID=101\n"
 	                      "BACKFILL_JOB_KEY=welcome:42\n"
@@ -397,7 +353,7 @@ START_TEST(exit_statuses_map_to_results)
 	job = make_job(e.loader, "echo", 205, payload);
 	loader_run_job(job);
 	ck_assert_int_eq(job->outcome, JOB_OUTCOME_DONE);
-	char *got = read_file(tmp_path("got.205.stdin"));
+	char *got = check_read_file(tmp_path("got.205.stdin"));
 	ck_assert_uint_eq(strlen(got), big);
 	ck_assert_int_eq(memcmp(got, payload, big), 0);
 	free(got);
@@ -413,10 +369,10 @@ START_TEST(stderr_tail_is_the_error)
 	exec_load(&e, "max_error_bytes = 100");
 	struct bf_job *job = make_job(e.loader, "fail_stderr", 301, "{}");
 	log_set_level(LOG_LEVEL_INFO);
-	struct capture c;
-	capture_start(&c);
+	struct check_capture c;
+	check_capture_start(&c, tmpdir);
 	loader_run_job(job);
-	char *log = capture_end(&c);
+	char *log = check_capture_end(&c);
 	log_set_level(LOG_LEVEL_WARN);
 	ck_assert_int_eq(job->outcome, JOB_OUTCOME_FAIL);
 	/* the last 100 bytes, marked as cut, without the final newline */
@@ -448,10 +404,10 @@ START_TEST(stdout_lines_cut_and_counted)
 	exec_load(&e, "");
 	struct bf_job *job = make_job(e.loader, "chatty", 401, "");
 	log_set_level(LOG_LEVEL_INFO);
-	struct capture c;
-	capture_start(&c);
+	struct check_capture c;
+	check_capture_start(&c, tmpdir);
 	loader_run_job(job);
-	char *log = capture_end(&c);
+	char *log = check_capture_end(&c);
 	log_set_level(LOG_LEVEL_WARN);
 	ck_assert_int_eq(job->outcome, JOB_OUTCOME_DONE);
 	expect_contains(log, "): line 0\n");
@@ -523,7 +479,7 @@ START_TEST(timeout_stops_the_process_group)
 	ck_assert_str_eq(job->error, "timed out after 1 s");
 	ck_assert_msg(took >= 0.9 && took < 4.5, "the run took %.2f s", took);
 	/* the program's own child, in its process group, was stopped too */
-	char *pid_text = read_file(tmp_path("got.601.child"));
+	char *pid_text = check_read_file(tmp_path("got.601.child"));
 	pid_t child = (pid_t)atoi(pid_text);
 	free(pid_text);
 	ck_assert_int_gt(child, 1);
@@ -585,8 +541,8 @@ START_TEST(log_plugin_payload_line)
 	payload[big] = '\0';
 	struct bf_job *job = make_job(l, "log", 801, payload);
 	log_set_level(LOG_LEVEL_INFO);
-	struct capture c;
-	capture_start(&c);
+	struct check_capture c;
+	check_capture_start(&c, tmpdir);
 	loader_run_job(job);
 	job_free(job);
 	job = make_job(l, "log", 802, "");
@@ -594,7 +550,7 @@ START_TEST(log_plugin_payload_line)
 	job->payload = NULL; /* no payload at all */
 	job->payload_len = 0;
 	loader_run_job(job);
-	char *log = capture_end(&c);
+	char *log = check_capture_end(&c);
 	log_set_level(LOG_LEVEL_WARN);
 	ck_assert_int_eq(job->outcome, JOB_OUTCOME_DONE);
 	expect_contains(log, "job 801 (log, queue bulk, attempt 2/5): payload {\"x\":?aaa");

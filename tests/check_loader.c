@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check_files.h"
 #include "check_tmpdir.h"
 
 static char tmpdir[] = "/tmp/check_loader.XXXXXX";
@@ -60,23 +61,6 @@ static void make_dir(char *path, size_t size)
 	ck_assert_int_eq(chmod(path, 0755), 0);
 }
 
-static char *read_file(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	ck_assert_msg(f != NULL, "cannot open %s: %s", path, strerror(errno));
-	char *text = NULL;
-	size_t size = 0;
-	FILE *out = open_memstream(&text, &size);
-	ck_assert_ptr_nonnull(out);
-	char buf[4096];
-	size_t n;
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		fwrite(buf, 1, n, out);
-	fclose(f);
-	fclose(out);
-	return text;
-}
-
 static void write_file(const char *path, const char *text, mode_t mode)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
@@ -84,55 +68,6 @@ static void write_file(const char *path, const char *text, mode_t mode)
 	size_t len = strlen(text);
 	ck_assert_int_eq(write(fd, text, len), (ssize_t)len);
 	ck_assert_int_eq(close(fd), 0);
-}
-
-/* Copies the file from to dir/name with the given mode. */
-static void copy_file(const char *from, const char *dir, const char *name, mode_t mode,
-                      char *to, size_t size)
-{
-	snprintf(to, size, "%s/%s", dir, name);
-	int in = open(from, O_RDONLY);
-	ck_assert_msg(in >= 0, "cannot open %s: %s (build it first: make all)", from, strerror(errno));
-	int out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	ck_assert_msg(out >= 0, "cannot create %s: %s", to, strerror(errno));
-	char buf[65536];
-	ssize_t n;
-	while ((n = read(in, buf, sizeof(buf))) > 0)
-		ck_assert_int_eq(write(out, buf, (size_t)n), n);
-	ck_assert_int_eq(n, 0);
-	close(in);
-	ck_assert_int_eq(close(out), 0);
-	ck_assert_int_eq(chmod(to, mode), 0); /* exact mode, whatever the umask */
-}
-
-/* Captures what the loader logs (fd 2) between capture_start and
- * capture_end. */
-struct capture {
-	int saved_fd;
-	char path[PATH_MAX];
-};
-
-static void capture_start(struct capture *c)
-{
-	snprintf(c->path, sizeof(c->path), "%s/stderr.XXXXXX", tmpdir);
-	int fd = mkstemp(c->path);
-	ck_assert_int_ge(fd, 0);
-	fflush(stderr);
-	c->saved_fd = dup(STDERR_FILENO);
-	ck_assert_int_ge(c->saved_fd, 0);
-	ck_assert_int_ge(dup2(fd, STDERR_FILENO), 0);
-	close(fd);
-}
-
-/* The captured text (caller frees). */
-static char *capture_end(struct capture *c)
-{
-	fflush(stderr);
-	ck_assert_int_ge(dup2(c->saved_fd, STDERR_FILENO), 0);
-	close(c->saved_fd);
-	char *text = read_file(c->path);
-	unlink(c->path);
-	return text;
 }
 
 static void expect_contains(const char *text, const char *needle)
@@ -184,10 +119,10 @@ static struct bf_config *testtasks_config(const char *dir, char *record, size_t 
 static void expect_refused(const char *path, const struct bf_config *cfg, const char *needle)
 {
 	struct bf_loader *l = loader_new();
-	struct capture c;
-	capture_start(&c);
+	struct check_capture c;
+	check_capture_start(&c, tmpdir);
 	int rc = loader_load_file(l, path, cfg);
-	char *log = capture_end(&c);
+	char *log = check_capture_end(&c);
 	ck_assert_msg(rc < 0, "%s was loaded", path);
 	ck_assert_uint_eq(loader_ntasks(l), 0);
 	ck_assert_uint_eq(loader_nplugins(l), 0);
@@ -295,10 +230,10 @@ START_TEST(refuses_dup_task_after_noop)
 	struct bf_loader *l = loader_new();
 	ck_assert_int_eq(loader_load_file(l, plugin_path("noop"), NULL), 0);
 	const struct bf_task *before = loader_find_task(l, "noop");
-	struct capture c;
-	capture_start(&c);
+	struct check_capture c;
+	check_capture_start(&c, tmpdir);
 	int rc = loader_load_file(l, test_plugin_path("dup_task"), NULL);
-	char *log = capture_end(&c);
+	char *log = check_capture_end(&c);
 	ck_assert_int_lt(rc, 0);
 	ck_assert_uint_eq(loader_nplugins(l), 1);
 	ck_assert_uint_eq(loader_ntasks(l), 1);
@@ -311,9 +246,9 @@ START_TEST(refuses_dup_task_after_noop)
 	/* the other order: noop is the one refused */
 	l = loader_new();
 	ck_assert_int_eq(loader_load_file(l, test_plugin_path("dup_task"), NULL), 0);
-	capture_start(&c);
+	check_capture_start(&c, tmpdir);
 	rc = loader_load_file(l, plugin_path("noop"), NULL);
-	log = capture_end(&c);
+	log = check_capture_end(&c);
 	ck_assert_int_lt(rc, 0);
 	ck_assert_uint_eq(loader_nplugins(l), 1);
 	ck_assert_str_eq(loader_plugin_name(l, 0), "dup_task");
@@ -327,13 +262,13 @@ START_TEST(refuses_same_plugin_twice)
 {
 	char dir[PATH_MAX], copy[PATH_MAX];
 	make_dir(dir, sizeof(dir));
-	copy_file(plugin_path("noop"), dir, "noop-copy.so", 0644, copy, sizeof(copy));
+	check_copy_file(plugin_path("noop"), dir, "noop-copy.so", 0644, copy, sizeof(copy));
 	struct bf_loader *l = loader_new();
 	ck_assert_int_eq(loader_load_file(l, plugin_path("noop"), NULL), 0);
-	struct capture c;
-	capture_start(&c);
+	struct check_capture c;
+	check_capture_start(&c, tmpdir);
 	int rc = loader_load_file(l, copy, NULL);
-	char *log = capture_end(&c);
+	char *log = check_capture_end(&c);
 	ck_assert_int_lt(rc, 0);
 	ck_assert_uint_eq(loader_nplugins(l), 1);
 	ck_assert_uint_eq(loader_ntasks(l), 1);
@@ -347,7 +282,7 @@ START_TEST(refuses_world_writable_file)
 {
 	char dir[PATH_MAX], copy[PATH_MAX];
 	make_dir(dir, sizeof(dir));
-	copy_file(plugin_path("noop"), dir, "noop.so", 0666, copy, sizeof(copy));
+	check_copy_file(plugin_path("noop"), dir, "noop.so", 0666, copy, sizeof(copy));
 	expect_refused(copy, NULL, "world-writable");
 	/* the same file, once fixed, loads */
 	ck_assert_int_eq(chmod(copy, 0644), 0);
@@ -364,10 +299,10 @@ END_TEST
 static void expect_load_fails(const struct bf_config *cfg, const char *needle)
 {
 	struct bf_loader *l = (struct bf_loader *)0x1;
-	struct capture c;
-	capture_start(&c);
+	struct check_capture c;
+	check_capture_start(&c, tmpdir);
 	int rc = loader_load(cfg, &l);
-	char *log = capture_end(&c);
+	char *log = check_capture_end(&c);
 	ck_assert_int_lt(rc, 0);
 	ck_assert_ptr_null(l);
 	expect_contains(log, needle);
@@ -406,7 +341,7 @@ START_TEST(load_dir_world_writable_refused)
 {
 	char dir[PATH_MAX], copy[PATH_MAX];
 	make_dir(dir, sizeof(dir));
-	copy_file(plugin_path("noop"), dir, "noop.so", 0644, copy, sizeof(copy));
+	check_copy_file(plugin_path("noop"), dir, "noop.so", 0644, copy, sizeof(copy));
 	ck_assert_int_eq(chmod(dir, 0777), 0);
 	struct bf_config *cfg = make_config(dir, NULL);
 	expect_load_fails(cfg, "world-writable");
@@ -418,8 +353,8 @@ START_TEST(load_dir_world_writable_plugin_refused)
 {
 	char dir[PATH_MAX], copy[PATH_MAX];
 	make_dir(dir, sizeof(dir));
-	copy_file(plugin_path("noop"), dir, "noop.so", 0644, copy, sizeof(copy));
-	copy_file(plugin_path("log"), dir, "log.so", 0646, copy, sizeof(copy));
+	check_copy_file(plugin_path("noop"), dir, "noop.so", 0644, copy, sizeof(copy));
+	check_copy_file(plugin_path("log"), dir, "log.so", 0646, copy, sizeof(copy));
 	struct bf_config *cfg = make_config(dir, NULL);
 	expect_load_fails(cfg, "world-writable");
 	config_free(cfg);
@@ -430,11 +365,11 @@ START_TEST(load_dir_with_noop_and_log)
 {
 	char dir[PATH_MAX], copy[PATH_MAX], path[PATH_MAX + 32];
 	make_dir(dir, sizeof(dir));
-	copy_file(plugin_path("noop"), dir, "noop.so", 0755, copy, sizeof(copy));
-	copy_file(plugin_path("log"), dir, "log.so", 0644, copy, sizeof(copy));
+	check_copy_file(plugin_path("noop"), dir, "noop.so", 0755, copy, sizeof(copy));
+	check_copy_file(plugin_path("log"), dir, "log.so", 0644, copy, sizeof(copy));
 	snprintf(path, sizeof(path), "%s/README.txt", dir);
 	write_file(path, "not a plugin\n", 0644);
-	copy_file(test_plugin_path("bad_magic"), dir, ".hidden.so", 0644, copy, sizeof(copy));
+	check_copy_file(test_plugin_path("bad_magic"), dir, ".hidden.so", 0644, copy, sizeof(copy));
 	struct bf_config *cfg = make_config(dir, NULL);
 	struct bf_loader *l = NULL;
 	ck_assert_int_eq(loader_load(cfg, &l), 0);
@@ -454,8 +389,8 @@ START_TEST(load_dir_with_one_bad_plugin_refused)
 {
 	char dir[PATH_MAX], copy[PATH_MAX];
 	make_dir(dir, sizeof(dir));
-	copy_file(plugin_path("noop"), dir, "noop.so", 0644, copy, sizeof(copy));
-	copy_file(test_plugin_path("bad_major"), dir, "bad_major.so", 0644, copy, sizeof(copy));
+	check_copy_file(plugin_path("noop"), dir, "noop.so", 0644, copy, sizeof(copy));
+	check_copy_file(test_plugin_path("bad_major"), dir, "bad_major.so", 0644, copy, sizeof(copy));
 	struct bf_config *cfg = make_config(dir, NULL);
 	expect_load_fails(cfg, "is incompatible");
 	config_free(cfg);
@@ -466,7 +401,7 @@ START_TEST(load_dir_section_without_plugin_refused)
 {
 	char dir[PATH_MAX], copy[PATH_MAX];
 	make_dir(dir, sizeof(dir));
-	copy_file(plugin_path("noop"), dir, "noop.so", 0644, copy, sizeof(copy));
+	check_copy_file(plugin_path("noop"), dir, "noop.so", 0644, copy, sizeof(copy));
 	struct bf_config *cfg = make_config(dir, "[nosuchplugin]\nx = 1\n");
 	expect_load_fails(cfg, "section [nosuchplugin] is neither a backfilld section nor a loaded "
 	                       "plugin's");
@@ -485,7 +420,7 @@ START_TEST(load_dir_passes_plugin_section)
 {
 	char dir[PATH_MAX], copy[PATH_MAX], record[PATH_MAX];
 	make_dir(dir, sizeof(dir));
-	copy_file(test_plugin_path("testtasks"), dir, "testtasks.so", 0644, copy, sizeof(copy));
+	check_copy_file(test_plugin_path("testtasks"), dir, "testtasks.so", 0644, copy, sizeof(copy));
 	struct bf_config *cfg = testtasks_config(dir, record, sizeof(record));
 	struct bf_loader *l = NULL;
 	ck_assert_int_eq(loader_load(cfg, &l), 0);
@@ -619,7 +554,7 @@ START_TEST(run_testtasks_results)
 	job_free(job);
 
 	/* the handler ran with this job's fields: see the record file */
-	char *rec = read_file(tt.record);
+	char *rec = check_read_file(tt.record);
 	expect_contains(rec, "start 11 fast 1 ");
 	expect_contains(rec, "end 11 fast 1 ");
 	expect_contains(rec, "start 18 fast 1 ");

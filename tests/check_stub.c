@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check_files.h"
 #include "check_tmpdir.h"
 
 static char tmpdir[] = "/tmp/check_stub.XXXXXX";
@@ -43,40 +44,13 @@ static const char *build_path(const char *sub, const char *name)
 #define PLUGIN(name) build_path("plugins/", name)
 #define TEST_PLUGIN(name) build_path("tests/plugins/", name)
 
-static char *read_file(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	ck_assert_msg(f != NULL, "cannot open %s: %s", path, strerror(errno));
-	char *text = NULL;
-	size_t size = 0;
-	FILE *out = open_memstream(&text, &size);
-	char buf[4096];
-	size_t n;
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		fwrite(buf, 1, n, out);
-	fclose(f);
-	fclose(out);
-	return text;
-}
-
 /* What the daemon logs (fd 2) while fn(arg) runs; caller frees. */
 static char *daemon_log_of(void (*fn)(void *), void *arg)
 {
-	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/stderr.XXXXXX", tmpdir);
-	int fd = mkstemp(path);
-	ck_assert_int_ge(fd, 0);
-	fflush(stderr);
-	int saved = dup(STDERR_FILENO);
-	ck_assert_int_ge(dup2(fd, STDERR_FILENO), 0);
-	close(fd);
+	struct check_capture c;
+	check_capture_start(&c, tmpdir);
 	fn(arg);
-	fflush(stderr);
-	ck_assert_int_ge(dup2(saved, STDERR_FILENO), 0);
-	close(saved);
-	char *text = read_file(path);
-	unlink(path);
-	return text;
+	return check_capture_end(&c);
 }
 
 /* A daemon config whose only content is ini (plugin sections); caller
@@ -487,6 +461,9 @@ START_TEST(refuses_what_the_loader_refuses)
 {
 	expect_both_refuse(TEST_PLUGIN("bad_magic"), BF_STUB_REFUSED, "bad magic 0x504c4642");
 	expect_both_refuse(TEST_PLUGIN("bad_major"), BF_STUB_REFUSED, "plugin ABI 2.0 is incompatible");
+	/* one wording for both (plugin-api/host/host_rules.c) */
+	expect_both_refuse(TEST_PLUGIN("bad_major"), BF_STUB_REFUSED,
+	                   "; rebuild the plugin against the installed <backfill/plugin.h>");
 	expect_both_refuse(TEST_PLUGIN("short_struct"), BF_STUB_REFUSED, "struct bf_plugin is 8 bytes");
 	expect_both_refuse(TEST_PLUGIN("no_entry"), BF_STUB_REFUSED, "exports no backfill_plugin_entry()");
 	expect_both_refuse(TEST_PLUGIN("init_fails"), BF_ERR_INVALID, "init failed");
@@ -499,24 +476,7 @@ START_TEST(refuses_what_the_loader_refuses)
 
 	/* world-writable: a copy of noop, mode 0666 */
 	char copy[PATH_MAX];
-	snprintf(copy, sizeof(copy), "%s/noop-ww.so", tmpdir);
-	char *bytes = NULL;
-	size_t size = 0;
-	FILE *in = fopen(PLUGIN("noop"), "rb");
-	ck_assert_ptr_nonnull(in);
-	FILE *mem = open_memstream(&bytes, &size);
-	char buf[65536];
-	size_t n;
-	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
-		fwrite(buf, 1, n, mem);
-	fclose(in);
-	fclose(mem);
-	FILE *out = fopen(copy, "wb");
-	ck_assert_ptr_nonnull(out);
-	ck_assert_uint_eq(fwrite(bytes, 1, size, out), size);
-	fclose(out);
-	free(bytes);
-	ck_assert_int_eq(chmod(copy, 0666), 0);
+	check_copy_file(PLUGIN("noop"), tmpdir, "noop-ww.so", 0666, copy, sizeof(copy));
 	expect_both_refuse(copy, BF_STUB_REFUSED, "world-writable");
 	ck_assert_int_eq(chmod(copy, 0644), 0);
 	struct bf_stub *stub = bf_stub_new();

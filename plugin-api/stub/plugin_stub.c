@@ -1,7 +1,8 @@
 /* plugin_stub.c -- libbackfill-plugin-stub: a fake backfilld host that loads
  * one plugin in-process and runs its handlers on jobs built by a test (see
- * <backfill/plugin_stub.h>).  Mirrors daemon/loader.c and daemon/job.c;
- * tests/check_stub.c holds the two side by side. */
+ * <backfill/plugin_stub.h>).  Mirrors daemon/loader.c and daemon/job.c and
+ * shares their rules (plugin-api/host/host_rules.c); tests/check_stub.c holds
+ * the two side by side. */
 #include <backfill/plugin_stub.h>
 
 #include <dlfcn.h>
@@ -15,11 +16,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-/* As in daemon/loader.c and daemon/job.c. */
-#define STUB_DESC_V1_SIZE (offsetof(struct bf_plugin, shutdown) + sizeof(void (*)(void *)))
-#define STUB_TASK_NAME_MAX 128
-#define STUB_PLUGIN_NAME_MAX 63
-#define STUB_ERROR_MAX 4000
+#include "host/host_rules.h"
 
 struct stub_task {
 	char *name;
@@ -42,7 +39,7 @@ struct bf_plugin_ctx {
 struct bf_stub {
 	struct bf_plugin_ctx ctx;
 	struct bf_host_api host;
-	char name[STUB_PLUGIN_NAME_MAX + 1]; /* the plugin's, once checked */
+	char name[HOST_RULES_PLUGIN_NAME_MAX + 1]; /* the plugin's, once checked */
 	const struct bf_plugin *desc;
 	void *dl;
 	void *state;
@@ -191,90 +188,17 @@ static void check_job_thread(const struct bf_job *job, const char *service)
 		          service, (long long)job->id);
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0: the same
- * rule as backfilld's last_error. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	static const unsigned int min_cp[] = {0, 0, 0x80, 0x800, 0x10000};
-	size_t len;
-	unsigned int cp;
-	if (s[0] < 0x80)
-		return 1;
-	if ((s[0] & 0xe0) == 0xc0) {
-		len = 2;
-		cp = s[0] & 0x1fu;
-	} else if ((s[0] & 0xf0) == 0xe0) {
-		len = 3;
-		cp = s[0] & 0x0fu;
-	} else if ((s[0] & 0xf8) == 0xf0) {
-		len = 4;
-		cp = s[0] & 0x07u;
-	} else {
-		return 0;
-	}
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3fu);
-	}
-	if (cp < min_cp[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
-/* job->error = msg cut to STUB_ERROR_MAX bytes, invalid UTF-8 as '?'. */
+/* job->error = msg as backfilld stores it in last_error. */
 static void set_error(struct bf_job *job, const char *msg)
 {
 	char *old = job->error; /* msg may point into it */
 	job->error = NULL;
 	if (msg) {
-		size_t n = strnlen(msg, STUB_ERROR_MAX);
-		char *out = malloc(n + 1);
-		if (!out)
+		job->error = host_rules_clean_error(msg);
+		if (!job->error)
 			abort();
-		const unsigned char *s = (const unsigned char *)msg;
-		size_t o = 0;
-		for (size_t i = 0; i < n;) {
-			size_t l = utf8_seq(s + i, n - i);
-			if (l == 0) {
-				out[o++] = '?';
-				i++;
-			} else {
-				memcpy(out + o, s + i, l);
-				o += l;
-				i += l;
-			}
-		}
-		out[o] = '\0';
-		job->error = out;
 	}
 	free(old);
-}
-
-static int valid_task_name(const char *name)
-{
-	size_t n = strnlen(name, STUB_TASK_NAME_MAX + 1);
-	if (n == 0 || n > STUB_TASK_NAME_MAX)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f || name[i] == ' ')
-			return 0;
-	return 1;
-}
-
-static int valid_plugin_name(const char *s)
-{
-	size_t n = strnlen(s, STUB_PLUGIN_NAME_MAX + 1);
-	if (n == 0 || n > STUB_PLUGIN_NAME_MAX)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
-			return 0;
-	}
-	return 1;
 }
 
 static const struct stub_task *find_task(const struct bf_stub *stub, const char *name)
@@ -312,11 +236,11 @@ static int32_t host_register_task(bf_plugin_ctx *ctx, const char *task, bf_handl
 		violation(stub, "register_task(\"%s\") outside init()", task ? task : "(null)");
 		return BF_ERR_STATE;
 	}
-	if (!task || !handler || !valid_task_name(task)) {
+	if (!task || !handler || !host_rules_valid_task_name(task)) {
 		log_add(stub, BF_LOG_ERROR, NULL,
 		        xasprintf("stub: register_task: invalid task name \"%s\" (1..%d bytes, no spaces "
 		                  "or control characters) or no handler",
-		                  task ? task : "(null)", STUB_TASK_NAME_MAX));
+		                  task ? task : "(null)", HOST_RULES_TASK_NAME_MAX));
 		return BF_ERR_INVALID;
 	}
 	if (find_task(stub, task) || is_reserved(stub, task)) {
@@ -546,7 +470,7 @@ int32_t bf_stub_config_set(struct bf_stub *stub, const char *key, const char *va
 
 int32_t bf_stub_reserve_task(struct bf_stub *stub, const char *task)
 {
-	if (!task || !valid_task_name(task))
+	if (!task || !host_rules_valid_task_name(task))
 		return BF_ERR_INVALID;
 	if (stub->loaded_once)
 		return BF_ERR_STATE;
@@ -562,32 +486,9 @@ int32_t bf_stub_reserve_task(struct bf_stub *stub, const char *task)
 static int32_t load(struct bf_stub *stub, bf_plugin_entry_fn entry, const char *what)
 {
 	const struct bf_plugin *d = entry(BF_PLUGIN_ABI_MAJOR, BF_PLUGIN_ABI_MINOR);
-	if (!d) {
-		load_error(stub, "%s: %s() returned NULL (the plugin refuses this host, ABI %u.%u)", what,
-		           BF_PLUGIN_ENTRY_SYMBOL, BF_PLUGIN_ABI_MAJOR, BF_PLUGIN_ABI_MINOR);
-		return BF_STUB_REFUSED;
-	}
-	if (d->magic != BF_PLUGIN_MAGIC) {
-		load_error(stub, "%s: bad magic 0x%08x (expected 0x%08x): not a backfilld plugin, or "
-		                 "built against a foreign header",
-		           what, d->magic, BF_PLUGIN_MAGIC);
-		return BF_STUB_REFUSED;
-	}
-	if (d->abi_major != BF_PLUGIN_ABI_MAJOR) {
-		load_error(stub, "%s: plugin ABI %u.%u is incompatible with this host's ABI %u.%u", what,
-		           d->abi_major, d->abi_minor, BF_PLUGIN_ABI_MAJOR, BF_PLUGIN_ABI_MINOR);
-		return BF_STUB_REFUSED;
-	}
-	if (d->struct_size < STUB_DESC_V1_SIZE) {
-		load_error(stub, "%s: struct bf_plugin is %u bytes, smaller than ABI %u.0's %zu: "
-		                 "refusing a truncated descriptor",
-		           what, d->struct_size, BF_PLUGIN_ABI_MAJOR, STUB_DESC_V1_SIZE);
-		return BF_STUB_REFUSED;
-	}
-	if (!d->name || !valid_plugin_name(d->name) || !d->init) {
-		load_error(stub, "%s: plugin name must be 1..63 of [a-z0-9_-] and init must be set (got "
-		                 "name \"%s\")",
-		           what, d->name ? d->name : "(null)");
+	char why[sizeof(stub->load_error)];
+	if (host_rules_check_descriptor(d, why, sizeof(why)) < 0) {
+		load_error(stub, "%s: %s", what, why);
 		return BF_STUB_REFUSED;
 	}
 	snprintf(stub->name, sizeof(stub->name), "%s", d->name);
