@@ -21,6 +21,6 @@ void job_free(struct bf_job *job)
 void job_set_error(struct bf_job *job, const char *msg)
 {
 	char *old = job->error; /* freed last: msg may point into it */
-	job->error = msg ? host_rules_clean_error(msg) : NULL;
+	job->error = msg ? bf_host_rules_clean_error(msg) : NULL;
 	free(old);
 }

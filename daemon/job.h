@@ -52,7 +52,7 @@ struct bf_job {
 void job_free(struct bf_job *job);
 
 /* Replaces job->error with a copy of msg: NUL-free, valid UTF-8 (invalid bytes
- * become '?'), at most 4000 bytes (host_rules_clean_error, the stub host's
+ * become '?'), at most 4000 bytes (bf_host_rules_clean_error, the stub host's
  * rule too).  NULL clears it; so does running out of memory. */
 void job_set_error(struct bf_job *job, const char *msg);
 

@@ -124,7 +124,7 @@ static int32_t host_register_task(bf_plugin_ctx *ctx, const char *task, bf_handl
 		log_error("plugin %s: register_task called outside init()", ctx ? ctx->name : "?");
 		return BF_ERR_STATE;
 	}
-	if (!task || !handler || !host_rules_valid_task_name(task)) {
+	if (!task || !handler || !bf_host_rules_valid_task_name(task)) {
 		log_error("plugin %s: register_task: invalid task name \"%s\" (1..%d bytes, no spaces "
 		          "or control characters) or no handler",
 		          ctx->name, task ? task : "(null)", HOST_RULES_TASK_NAME_MAX);
@@ -326,7 +326,7 @@ int loader_load_file(struct bf_loader *loader, const char *path, const struct bf
 	}
 	const struct bf_plugin *d = entry(BF_PLUGIN_ABI_MAJOR, BF_PLUGIN_ABI_MINOR);
 	char why[1024];
-	if (host_rules_check_descriptor(d, why, sizeof(why)) < 0) {
+	if (bf_host_rules_check_descriptor(d, why, sizeof(why)) < 0) {
 		log_error("plugin loader: %s: %s", path, why);
 		goto out;
 	}

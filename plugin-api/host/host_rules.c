@@ -9,7 +9,7 @@
 /* Size of struct bf_plugin in ABI 1.0: the smallest descriptor accepted. */
 #define DESC_V1_SIZE (offsetof(struct bf_plugin, shutdown) + sizeof(void (*)(void *)))
 
-bool host_rules_valid_task_name(const char *name)
+bool bf_host_rules_valid_task_name(const char *name)
 {
 	size_t n = strnlen(name, HOST_RULES_TASK_NAME_MAX + 1);
 	if (n == 0 || n > HOST_RULES_TASK_NAME_MAX)
@@ -20,7 +20,7 @@ bool host_rules_valid_task_name(const char *name)
 	return true;
 }
 
-bool host_rules_valid_plugin_name(const char *name)
+bool bf_host_rules_valid_plugin_name(const char *name)
 {
 	size_t n = strnlen(name, HOST_RULES_PLUGIN_NAME_MAX + 1);
 	if (n == 0 || n > HOST_RULES_PLUGIN_NAME_MAX)
@@ -33,7 +33,7 @@ bool host_rules_valid_plugin_name(const char *name)
 	return true;
 }
 
-int host_rules_check_descriptor(const struct bf_plugin *d, char *msg, size_t msg_size)
+int bf_host_rules_check_descriptor(const struct bf_plugin *d, char *msg, size_t msg_size)
 {
 	if (!d) {
 		snprintf(msg, msg_size, "%s() returned NULL (the plugin refuses this host, ABI %u.%u)",
@@ -63,7 +63,7 @@ int host_rules_check_descriptor(const struct bf_plugin *d, char *msg, size_t msg
 		         BF_PLUGIN_ABI_MAJOR, BF_PLUGIN_ABI_MINOR);
 		return -1;
 	}
-	if (!d->name || !host_rules_valid_plugin_name(d->name) || !d->init) {
+	if (!d->name || !bf_host_rules_valid_plugin_name(d->name) || !d->init) {
 		snprintf(msg, msg_size,
 		         "plugin name must be 1..%d of [a-z0-9_-] and init must be set (got name \"%s\")",
 		         HOST_RULES_PLUGIN_NAME_MAX, d->name ? d->name : "(null)");
@@ -104,7 +104,7 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
 	return len;
 }
 
-char *host_rules_clean_error(const char *msg)
+char *bf_host_rules_clean_error(const char *msg)
 {
 	size_t n = strnlen(msg, HOST_RULES_ERROR_MAX);
 	char *out = malloc(n + 1);

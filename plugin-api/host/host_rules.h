@@ -18,22 +18,22 @@
 
 /* A task name: 1..HOST_RULES_TASK_NAME_MAX bytes, no space or control
  * character. */
-bool host_rules_valid_task_name(const char *name);
+bool bf_host_rules_valid_task_name(const char *name);
 
 /* A plugin name: 1..HOST_RULES_PLUGIN_NAME_MAX of [a-z0-9_-]. */
-bool host_rules_valid_plugin_name(const char *name);
+bool bf_host_rules_valid_plugin_name(const char *name);
 
 /* Checks what the entry function returned, in this order: not NULL, magic,
  * ABI major, struct_size at least ABI 1.0's, a valid name and init set.
  * Returns 0 if the plugin may be initialised; otherwise -1 with why in msg
  * (msg_size bytes, cut if longer), without the plugin's path: the caller
  * prefixes it. */
-__attribute__((warn_unused_result)) int host_rules_check_descriptor(const struct bf_plugin *desc,
+__attribute__((warn_unused_result)) int bf_host_rules_check_descriptor(const struct bf_plugin *desc,
                                                                    char *msg, size_t msg_size);
 
 /* A copy of msg as last_error stores it: cut to HOST_RULES_ERROR_MAX bytes
  * (or at its first NUL), each byte that does not start a valid UTF-8
  * sequence replaced by '?'.  Caller frees; NULL if out of memory. */
-__attribute__((warn_unused_result)) char *host_rules_clean_error(const char *msg);
+__attribute__((warn_unused_result)) char *bf_host_rules_clean_error(const char *msg);
 
 #endif /* BACKFILL_HOST_RULES_H */

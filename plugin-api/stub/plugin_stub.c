@@ -194,7 +194,7 @@ static void set_error(struct bf_job *job, const char *msg)
 	char *old = job->error; /* msg may point into it */
 	job->error = NULL;
 	if (msg) {
-		job->error = host_rules_clean_error(msg);
+		job->error = bf_host_rules_clean_error(msg);
 		if (!job->error)
 			abort();
 	}
@@ -236,7 +236,7 @@ static int32_t host_register_task(bf_plugin_ctx *ctx, const char *task, bf_handl
 		violation(stub, "register_task(\"%s\") outside init()", task ? task : "(null)");
 		return BF_ERR_STATE;
 	}
-	if (!task || !handler || !host_rules_valid_task_name(task)) {
+	if (!task || !handler || !bf_host_rules_valid_task_name(task)) {
 		log_add(stub, BF_LOG_ERROR, NULL,
 		        xasprintf("stub: register_task: invalid task name \"%s\" (1..%d bytes, no spaces "
 		                  "or control characters) or no handler",
@@ -470,7 +470,7 @@ int32_t bf_stub_config_set(struct bf_stub *stub, const char *key, const char *va
 
 int32_t bf_stub_reserve_task(struct bf_stub *stub, const char *task)
 {
-	if (!task || !host_rules_valid_task_name(task))
+	if (!task || !bf_host_rules_valid_task_name(task))
 		return BF_ERR_INVALID;
 	if (stub->loaded_once)
 		return BF_ERR_STATE;
@@ -487,7 +487,7 @@ static int32_t load(struct bf_stub *stub, bf_plugin_entry_fn entry, const char *
 {
 	const struct bf_plugin *d = entry(BF_PLUGIN_ABI_MAJOR, BF_PLUGIN_ABI_MINOR);
 	char why[sizeof(stub->load_error)];
-	if (host_rules_check_descriptor(d, why, sizeof(why)) < 0) {
+	if (bf_host_rules_check_descriptor(d, why, sizeof(why)) < 0) {
 		load_error(stub, "%s: %s", what, why);
 		return BF_STUB_REFUSED;
 	}
