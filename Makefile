@@ -340,7 +340,9 @@ bench-scale: bench-bins
 
 # ---- coverage (gcovr): the whole suite on a gcov build ----------------------
 # make coverage [COV_BUILD=build-cov] [TESTS=...]: builds into COV_BUILD with
-# --coverage -O0, runs tests/run-all as `make check` does, then prints the
+# --coverage -O0 (counters updated atomically: handlers run on threads, and
+# racing increments left negative branch counts gcovr refuses), runs
+# tests/run-all as `make check` does, then prints the
 # line coverage of daemon/, plugins/ and cli/ (scripts/coverage-report).
 # Counts start from zero each run; a process killed by SIGKILL loses its own.
 COV_BUILD ?= build-cov
@@ -349,7 +351,7 @@ coverage:
 	@scripts/install-deps
 	@find $(COV_BUILD) -name '*.gcda' -delete 2>/dev/null || true
 	@rc=0; $(MAKE) --no-print-directory BUILD=$(COV_BUILD) OPT='-O0 -g' SANITIZE= \
-		CFLAGS='$(CFLAGS) --coverage' LDFLAGS='$(LDFLAGS) --coverage' check || rc=$$?; \
+		CFLAGS='$(CFLAGS) --coverage -fprofile-update=atomic' LDFLAGS='$(LDFLAGS) --coverage' check || rc=$$?; \
 	scripts/coverage-report $(COV_BUILD) && exit $$rc
 
 # ---- fuzzing (libFuzzer, clang): the parsers of outside input --------------
