@@ -71,6 +71,7 @@ struct bf_config {
 	int stale_lock_cleanup_interval_s; /* 0: off */
 	int stale_queue_lock_timeout_s;
 	int stale_job_lock_timeout_s;
+	int vacuum_every; /* results between VACUUMs of jobs; 0: off */
 	char *admin_listen; /* "" : no admin/metrics HTTP endpoint */
 	char *admin_token;  /* "" : none */
 	char *cron_file;    /* "" : none; a missing file is fine only at the default path */

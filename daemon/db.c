@@ -152,13 +152,8 @@ static void log_lost(struct bf_db *db, const char *what)
 	db_disconnect(db);
 }
 
-int db_send_prepared(struct bf_db *db, const char *what, const char *name, int nparams,
-                     const char *const *params)
+static int send_failed(struct bf_db *db, const char *what)
 {
-	if (!db->conn)
-		return -1;
-	if (PQsendQueryPrepared(db->conn, name, nparams, params, NULL, NULL, 0))
-		return 0;
 	if (PQstatus(db->conn) == CONNECTION_BAD) {
 		log_lost(db, what);
 	} else {
@@ -170,6 +165,38 @@ int db_send_prepared(struct bf_db *db, const char *what, const char *name, int n
 	}
 	return -1;
 }
+
+int db_send_prepared(struct bf_db *db, const char *what, const char *name, int nparams,
+                     const char *const *params)
+{
+	if (!db->conn)
+		return -1;
+	if (PQsendQueryPrepared(db->conn, name, nparams, params, NULL, NULL, 0))
+		return 0;
+	return send_failed(db, what);
+}
+
+int db_send(struct bf_db *db, const char *what, const char *sql)
+{
+	if (!db->conn)
+		return -1;
+	if (PQsendQuery(db->conn, sql))
+		return 0;
+	return send_failed(db, what);
+}
+
+void db_cancel(struct bf_db *db)
+{
+	if (!db->conn)
+		return;
+	PGcancel *c = PQgetCancel(db->conn);
+	if (!c)
+		return;
+	char err[256];
+	(void)PQcancel(c, err, sizeof(err));
+	PQfreeCancel(c);
+}
+
 
 /* Every result of the statement was read: check the one it produced (the
  * first error wins). */

@@ -27,6 +27,12 @@ void db_cleanup(struct bf_db *db);
  * logs why (password masked), leaves db disconnected, returns -1. */
 __attribute__((warn_unused_result)) int db_connect(struct bf_db *db, bool listen);
 void db_disconnect(struct bf_db *db);
+/* Sends one statement without parameters (simple protocol) and returns at
+ * once; read its result with db_read_result.  -1 (logged) if it could not
+ * be sent. */
+int db_send(struct bf_db *db, const char *what, const char *sql);
+/* Asks the server to cancel what the connection runs (best effort). */
+void db_cancel(struct bf_db *db);
 bool db_connected(const struct bf_db *db);
 int db_socket(const struct bf_db *db);
 

@@ -29,6 +29,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "pool.h"
+#include "vacuum.h"
 
 /* Claim links: pools share them in turn, one claim in flight per pool. */
 #define CLAIM_LINKS_MAX 2
@@ -86,6 +87,7 @@ struct bf_dispatch {
 	size_t npools;
 	struct bf_result_sink *sink;
 	struct bf_janitor *janitor; /* NULL with --once */
+	struct bf_vacuum *vacuum;   /* NULL with --once */
 	struct bf_cron *cron;       /* NULL with --once */
 
 	/* ids of jobs handed to threads whose results are not back yet */
@@ -226,6 +228,8 @@ static void batch_recorded(struct bf_dispatch *d, struct bf_job *batch, int comp
 		n++;
 	}
 	d->unrecorded -= n < d->unrecorded ? n : d->unrecorded;
+	if (d->state == DISPATCH_RUNNING)
+		vacuum_count(d->vacuum, n);
 	size_t missing = n - (size_t)(completed + retried + dead);
 	if ((size_t)(completed + retried + dead) > n)
 		missing = 0;
@@ -953,6 +957,7 @@ int dispatch_reconfigure(struct bf_dispatch *d, const struct bf_config *cfg)
 {
 	int rc = apply_queues(d, cfg);
 	d->cfg = cfg;
+	vacuum_reconfigure(d->vacuum, cfg);
 	if (!d->once && d->state == DISPATCH_RUNNING) {
 		struct timeval poll = {cfg->poll_interval_ms / 1000, (cfg->poll_interval_ms % 1000) * 1000};
 		event_add(d->poll_ev, &poll); /* re-arms with the new interval */
@@ -1030,6 +1035,7 @@ struct bf_dispatch *dispatch_new(struct event_base *base, const struct bf_config
 	event_add(d->sink_ev, NULL);
 	if (!once) {
 		d->janitor = janitor_new(base, cfg, &d->db);
+		d->vacuum = vacuum_new(base, cfg);
 		d->cron = cron_new(base, cfg, &d->db, cron_enqueued, d);
 	}
 	return d;
@@ -1095,6 +1101,7 @@ void dispatch_free(struct bf_dispatch *d)
 			event_free(evs[i]);
 	cron_free(d->cron);
 	janitor_free(d->janitor);
+	vacuum_free(d->vacuum);
 	for (size_t i = 0; i < d->nlinks; i++) {
 		link_close(&d->links[i]);
 		db_cleanup(&d->links[i].db);
