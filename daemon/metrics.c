@@ -11,6 +11,7 @@
 
 #include <backfill/plugin.h>
 
+#include "host/host_rules.h"
 #include "log.h"
 
 const double metrics_duration_buckets[] = {0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1,
@@ -222,43 +223,13 @@ void metrics_dlq_swept(int jobs)
 
 /* ---- exposition --------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at s, or 0. */
-static size_t utf8_seq(const unsigned char *s)
-{
-	size_t len;
-	unsigned int cp;
-	if (s[0] < 0x80)
-		return 1;
-	if ((s[0] & 0xe0) == 0xc0) {
-		len = 2;
-		cp = s[0] & 0x1f;
-	} else if ((s[0] & 0xf0) == 0xe0) {
-		len = 3;
-		cp = s[0] & 0x0f;
-	} else if ((s[0] & 0xf8) == 0xf0) {
-		len = 4;
-		cp = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80) /* also stops at the NUL */
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	static const unsigned int min_cp[] = {0, 0, 0x80, 0x800, 0x10000};
-	if (cp < min_cp[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
 /* A label value: backslash, double quote and line feed escaped; bytes that
  * are not UTF-8 (the format's encoding) written as '?'. */
 static void put_label_value(FILE *out, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	while (*p) {
-		size_t n = utf8_seq(p);
+		size_t n = bf_host_rules_utf8_seq(p, strnlen((const char *)p, 4));
 		if (n == 0) {
 			fputc('?', out);
 			p++;

@@ -72,8 +72,7 @@ int bf_host_rules_check_descriptor(const struct bf_plugin *d, char *msg, size_t 
 	return 0;
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
+size_t bf_host_rules_utf8_seq(const unsigned char *s, size_t n)
 {
 	static const unsigned int min_cp[] = {0, 0, 0x80, 0x800, 0x10000};
 	size_t len;
@@ -113,7 +112,7 @@ char *bf_host_rules_clean_error(const char *msg)
 	const unsigned char *s = (const unsigned char *)msg;
 	size_t o = 0;
 	for (size_t i = 0; i < n;) {
-		size_t l = utf8_seq(s + i, n - i);
+		size_t l = bf_host_rules_utf8_seq(s + i, n - i);
 		if (l == 0) {
 			out[o++] = '?';
 			i++;

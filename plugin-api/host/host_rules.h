@@ -36,4 +36,8 @@ __attribute__((warn_unused_result)) int bf_host_rules_check_descriptor(const str
  * sequence replaced by '?'.  Caller frees; NULL if out of memory. */
 __attribute__((warn_unused_result)) char *bf_host_rules_clean_error(const char *msg);
 
+/* Length of the valid UTF-8 sequence at s (at most n bytes, n >= 1), or 0:
+ * overlong forms, surrogates and code points above U+10FFFF are invalid. */
+size_t bf_host_rules_utf8_seq(const unsigned char *s, size_t n);
+
 #endif /* BACKFILL_HOST_RULES_H */
