@@ -264,6 +264,7 @@ static const char precedence_ini[] = "; comment\n"
                                      "stale_lock_cleanup_interval = 120\n"
                                      "stale_queue_lock_timeout = 600\n"
                                      "stale_job_lock_timeout = 3600\n"
+                                     "vacuum_every = 5000\n"
                                      "cron_file =\n"
                                      "\n"
                                      "[admin]\n"
@@ -294,6 +295,7 @@ START_TEST(ini_overrides_defaults)
 	ck_assert_int_eq(cfg->stale_lock_cleanup_interval_s, 120);
 	ck_assert_int_eq(cfg->stale_queue_lock_timeout_s, 600);
 	ck_assert_int_eq(cfg->stale_job_lock_timeout_s, 3600);
+	ck_assert_int_eq(cfg->vacuum_every, 5000);
 	ck_assert_str_eq(cfg->admin_listen, "[::1]:9300");
 	ck_assert_str_eq(cfg->admin_token, "from-the-ini-file");
 	ck_assert_str_eq(cfg->cron_file, "");
