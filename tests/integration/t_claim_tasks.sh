@@ -71,6 +71,16 @@ done
 bf_eq "$(bf_sql "SELECT count(*) FROM $S.jobs WHERE id IN ($got) AND (task NOT IN ('a', 'b') OR run_at > now() OR locked_by <> '$W')")" 0 \
 	"claimed jobs that are not due jobs of a and b, locked by the worker"
 
+bf_log "a task whose first jobs are all held leaves its share to the other tasks"
+bf_sql "INSERT INTO $S.jobs (task, queue, payload, priority) SELECT 'h', 'fast', '{}', -50 FROM generate_series(1, 5)" >/dev/null
+bf_hold hrows "SELECT 1 FROM $S.jobs WHERE task = 'h' FOR UPDATE;"
+sleep 0.5
+want=$(first "ARRAY['b']" 5)
+got=$(claim "ARRAY['h','b']" 5)
+bf_release hrows ROLLBACK
+bf_eq "$got" "$want" "claim of 5 from h (all 5 held) and b"
+bf_sql "DELETE FROM $S.jobs WHERE task = 'h'" >/dev/null
+
 bf_log "one job per serial key per claim, the first in order"
 bf_sql "SET search_path TO $S;
         INSERT INTO jobs (task, queue, payload, priority, serial_key) VALUES
