@@ -4,9 +4,10 @@
  * of the jobs drained before it (autovacuum visits a database at most once
  * a minute).  After [daemon] vacuum_every results recorded by this daemon,
  * one VACUUM (SKIP_LOCKED: never waits for another) runs on a connection of
- * its own, without blocking the loop; the next may start only after nine
- * times as long as the last one took, so vacuuming costs at most ~10 % of
- * one backend however big the table. */
+ * its own, opened for it and closed after it (an idle connection could be
+ * dropped unnoticed in between), without blocking the loop while it runs;
+ * the next may start only after nine times as long as the last one took, so
+ * vacuuming costs at most ~10 % of one backend however big the table. */
 #include "vacuum.h"
 
 #include <event2/event.h>
@@ -79,10 +80,10 @@ static void on_result(evutil_socket_t fd, short what, void *arg)
 		return; /* not done yet */
 	int64_t took = now_us() - v->started_us;
 	stop_running(v);
+	db_disconnect(&v->db);
 	v->not_before_us = now_us() + VACUUM_SPACING * took;
 	if (!r) {
-		/* logged by db_read_result; a lost connection is opened again
-		 * next time */
+		/* logged by db_read_result */
 		log_warn("vacuum: VACUUM of %s.jobs failed; trying again after %d more results",
 		         v->db.schema, v->cfg->vacuum_every);
 		return;
@@ -91,22 +92,29 @@ static void on_result(evutil_socket_t fd, short what, void *arg)
 	log_info("vacuum: %s.jobs vacuumed in %.0f ms", v->db.schema, (double)took / 1000.0);
 }
 
-/* Connects, and checks once that this role may vacuum the table (PostgreSQL
- * would only warn and skip it). */
-static int ensure_connected(struct bf_vacuum *v)
+/* Connects, with no statement timeout (a role's would cancel every long
+ * VACUUM), and checks that this role may vacuum the table (PostgreSQL would
+ * only warn and skip it). */
+static int connect_for_vacuum(struct bf_vacuum *v)
 {
-	if (db_connected(&v->db))
-		return 0;
 	if (db_connect(&v->db, false) < 0)
 		return -1;
+	PGresult *r = db_exec(&v->db, "vacuum session setup", "SET statement_timeout = 0", 0, NULL);
+	if (!r) {
+		db_disconnect(&v->db);
+		return -1;
+	}
+	PQclear(r);
 	char sql[400];
 	snprintf(sql, sizeof(sql),
 	         "SELECT pg_has_role(current_user, c.relowner, 'USAGE'), current_user FROM pg_class c "
 	         "WHERE c.oid = '%s.jobs'::regclass",
 	         v->db.schema_q);
-	PGresult *r = db_exec(&v->db, "vacuum permission check", sql, 0, NULL);
-	if (!r)
+	r = db_exec(&v->db, "vacuum permission check", sql, 0, NULL);
+	if (!r) {
+		db_disconnect(&v->db);
 		return -1;
+	}
 	bool owner = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
 	if (!owner) {
 		log_info("vacuum: role %s does not own %s.jobs, so it cannot VACUUM it; autovacuum alone "
@@ -122,14 +130,16 @@ static int ensure_connected(struct bf_vacuum *v)
 static void start(struct bf_vacuum *v)
 {
 	v->results = 0;
-	if (ensure_connected(v) < 0) {
+	if (connect_for_vacuum(v) < 0) {
 		v->not_before_us = now_us() + 10 * 1000000; /* a failed connect: not before 10 s */
 		return;
 	}
 	char sql[200];
 	snprintf(sql, sizeof(sql), "VACUUM (SKIP_LOCKED) %s.jobs", v->db.schema_q);
-	if (db_send(&v->db, "vacuum", sql) < 0)
+	if (db_send(&v->db, "vacuum", sql) < 0) {
+		db_disconnect(&v->db);
 		return;
+	}
 	v->ev = event_new(v->base, db_socket(&v->db), EV_READ | EV_PERSIST, on_result, v);
 	if (!v->ev || event_add(v->ev, NULL) < 0)
 		abort();

@@ -10,7 +10,7 @@ struct event_base;
 struct bf_config;
 struct bf_vacuum;
 
-/* cfg is borrowed; nothing connects until the first VACUUM is due. */
+/* cfg is borrowed; a connection is opened for each VACUUM and closed after it. */
 struct bf_vacuum *vacuum_new(struct event_base *base, const struct bf_config *cfg);
 /* Switches to a reloaded cfg (borrowed). */
 void vacuum_reconfigure(struct bf_vacuum *v, const struct bf_config *cfg);
