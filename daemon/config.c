@@ -559,18 +559,34 @@ static char *long_line(struct load_state *st, char *buf, int num, char *full, si
 		snprintf(buf, (size_t)num, "%.*s;\n", (int)(indent < 8 ? indent : 8), full);
 		return buf;
 	}
-	/* the key ends where inih's does: at '=' or ':', or a trailing comment */
-	const char *sep = start;
-	while (*sep && *sep != '=' && *sep != ':' && !is_inline_comment(sep, start))
-		sep++;
-	bool has_sep = *sep == '=' || *sep == ':';
-	/* without a separator only the blanks matter: a continuation line or
-	 * a syntax error */
-	size_t head = has_sep ? (size_t)(sep - full) + 1 : (indent < 8 ? indent : 8);
-	if (*start == '[' || head + 4 > (size_t)num) {
+	const char *sep;
+	bool has_sep = false;
+	size_t head;
+	if (*start == '[') {
+		/* a section header (inih ignores what follows its ']'), or,
+		 * indented after a key, a continuation line */
+		sep = start + 1;
+		while (*sep && *sep != ']' && !is_inline_comment(sep, start + 1))
+			sep++;
+		head = (size_t)(sep - full) + (*sep == ']');
+		if (head + 3 > (size_t)num && *sep != ']')
+			head = (size_t)num - 3; /* no ']': a syntax error either way */
+		else if (head + 3 > (size_t)num && indent > 0)
+			head = indent < 8 ? indent : 8; /* only a continuation line can be this long */
+	} else {
+		/* the key ends where inih's does: at '=' or ':', or a trailing
+		 * comment; without a separator only the blanks matter (a
+		 * continuation line or a syntax error) */
+		sep = start;
+		while (*sep && *sep != '=' && *sep != ':' && !is_inline_comment(sep, start))
+			sep++;
+		has_sep = *sep == '=' || *sep == ':';
+		head = has_sep ? (size_t)(sep - full) + 1 : (indent < 8 ? indent : 8);
+	}
+	if (head + 3 + has_sep > (size_t)num) {
 		st->err_line = st->lineno;
 		st->err = xasprintf("line is %zu bytes long and its %s does not fit in %d bytes", len,
-		                    *start == '[' ? "section header" : "key", num - 4);
+		                    *start == '[' ? "section header" : "key", num - 3 - has_sep);
 		return NULL;
 	}
 	st->long_kv_value = has_sep ? ini_value(sep + 1) : NULL;
@@ -607,7 +623,10 @@ static char *read_line(char *str, int num, void *stream)
 		abort();
 	memcpy(full, str, n);
 	int c;
+	size_t total = n; /* bytes of the line; only the first ones are kept */
 	while ((c = fgetc(st->file)) != EOF && c != '\n') {
+		if (++total > INI_LINE_MAX_LONG + 1)
+			continue;
 		if (len + 2 >= cap) {
 			cap *= 2;
 			full = realloc(full, cap);
@@ -617,9 +636,9 @@ static char *read_line(char *str, int num, void *stream)
 		full[len++] = (char)c;
 	}
 	char *ret = NULL;
-	if (len > INI_LINE_MAX_LONG) {
+	if (total > INI_LINE_MAX_LONG) {
 		st->err_line = st->lineno;
-		st->err = xasprintf("line is %zu bytes long; lines are limited to %d bytes", len,
+		st->err = xasprintf("line is %zu bytes long; lines are limited to %d bytes", total,
 		                    INI_LINE_MAX_LONG);
 	} else {
 		ret = long_line(st, str, num, full, len);
