@@ -29,10 +29,7 @@ DECLARE
     v_all text[];
     v_tasks text[];
     v_counts integer[];
-    v_ids bigint[];
-    v_keys text[];
-    v_prios smallint[];
-    v_runs timestamptz[];
+    v_got bigint;
     v_room integer;
 BEGIN
     -- Only a registered worker claims, and its row stays put until the
@@ -72,56 +69,23 @@ BEGIN
         END IF;
     END IF;
 
-    SELECT array_agg(c.id), array_agg(c.serial_key), array_agg(c.priority), array_agg(c.run_at)
-    INTO v_ids, v_keys, v_prios, v_runs
-    FROM unnest(v_tasks, v_counts) AS t(task, n)
-    CROSS JOIN LATERAL (
-        SELECT j.id, j.serial_key, j.priority, j.run_at
-        FROM jobs j
-        WHERE j.queue = p_queue
-          AND j.task = t.task
-          AND j.locked_at IS NULL
-          AND j.attempts < j.max_attempts
-          AND j.run_at <= now()
-          AND (j.serial_key IS NULL OR NOT EXISTS (
-                   SELECT 1 FROM serial_locks s WHERE s.serial_key = j.serial_key))
-        ORDER BY j.priority, j.run_at, j.id
-        LIMIT t.n
-        FOR UPDATE OF j SKIP LOCKED) c;
-    v_room := (SELECT sum(n) FROM unnest(v_counts) n)::integer - coalesce(cardinality(v_ids), 0);
-    IF cardinality(v_all) > 1 AND v_room > 0 THEN
-        -- the jobs the shares could not take: from every task, in order
-        -- (rows locked here beyond the first v_room stay unclaimed)
-        SELECT v_ids || coalesce(array_agg(m.id), '{}'), v_keys || coalesce(array_agg(m.serial_key), '{}'),
-               v_prios || coalesce(array_agg(m.priority), '{}'), v_runs || coalesce(array_agg(m.run_at), '{}')
-        INTO v_ids, v_keys, v_prios, v_runs
-        FROM (SELECT c.*
-              FROM unnest(v_all) AS t(task)
-              CROSS JOIN LATERAL (
-                  SELECT j.id, j.serial_key, j.priority, j.run_at
-                  FROM jobs j
-                  WHERE j.queue = p_queue
-                    AND j.task = t.task
-                    AND j.locked_at IS NULL
-                    AND j.attempts < j.max_attempts
-                    AND j.run_at <= now()
-                    AND j.id <> ALL (coalesce(v_ids, '{}'))
-                    AND (j.serial_key IS NULL OR NOT EXISTS (
-                             SELECT 1 FROM serial_locks s WHERE s.serial_key = j.serial_key))
-                  ORDER BY j.priority, j.run_at, j.id
-                  LIMIT v_room
-                  FOR UPDATE OF j SKIP LOCKED) c
-              ORDER BY c.priority, c.run_at, c.id
-              LIMIT v_room) m;
-    END IF;
-    IF coalesce(cardinality(v_ids), 0) = 0 THEN
-        RETURN;
-    END IF;
-
     RETURN QUERY
     WITH candidates AS MATERIALIZED (
         SELECT c.id, c.serial_key, c.priority, c.run_at
-        FROM unnest(v_ids, v_keys, v_prios, v_runs) AS c(id, serial_key, priority, run_at)
+        FROM unnest(v_tasks, v_counts) AS t(task, n)
+        CROSS JOIN LATERAL (
+            SELECT j.id, j.serial_key, j.priority, j.run_at
+            FROM jobs j
+            WHERE j.queue = p_queue
+              AND j.task = t.task
+              AND j.locked_at IS NULL
+              AND j.attempts < j.max_attempts
+              AND j.run_at <= now()
+              AND (j.serial_key IS NULL OR NOT EXISTS (
+                       SELECT 1 FROM serial_locks s WHERE s.serial_key = j.serial_key))
+            ORDER BY j.priority, j.run_at, j.id
+            LIMIT t.n
+            FOR UPDATE OF j SKIP LOCKED) c
     ),
     serial_won AS (
         INSERT INTO serial_locks (serial_key, job_id, locked_by)
@@ -135,6 +99,52 @@ BEGIN
     -- by primary key probes: a join let the planner merge with a scan of
     -- the whole primary key, walking every finished job's entry not yet
     -- vacuumed (claims slowed down as a big backlog drained)
+    UPDATE jobs j
+    SET attempts = j.attempts + 1, locked_at = now(), locked_by = p_worker
+    WHERE j.id = ANY (ARRAY(
+        SELECT c.id FROM candidates c
+        WHERE c.serial_key IS NULL OR c.id IN (SELECT job_id FROM serial_won)))
+    RETURNING j.*;
+    GET DIAGNOSTICS v_got = ROW_COUNT;
+    IF cardinality(v_all) = 1 OR v_got >= (SELECT sum(n) FROM unnest(v_counts) n) THEN
+        RETURN;
+    END IF;
+
+    -- Rows held by other transactions, or serial keys in use, left the
+    -- shares short: the rest from every task, in order (the jobs claimed
+    -- above are locked now and drop out; rows locked here beyond the
+    -- first v_room stay unclaimed)
+    v_room := p_limit - v_got;
+    RETURN QUERY
+    WITH candidates AS MATERIALIZED (
+        SELECT m.id, m.serial_key, m.priority, m.run_at
+        FROM (SELECT c.*
+              FROM unnest(v_all) AS t(task)
+              CROSS JOIN LATERAL (
+                  SELECT j.id, j.serial_key, j.priority, j.run_at
+                  FROM jobs j
+                  WHERE j.queue = p_queue
+                    AND j.task = t.task
+                    AND j.locked_at IS NULL
+                    AND j.attempts < j.max_attempts
+                    AND j.run_at <= now()
+                    AND (j.serial_key IS NULL OR NOT EXISTS (
+                             SELECT 1 FROM serial_locks s WHERE s.serial_key = j.serial_key))
+                  ORDER BY j.priority, j.run_at, j.id
+                  LIMIT v_room
+                  FOR UPDATE OF j SKIP LOCKED) c
+              ORDER BY c.priority, c.run_at, c.id
+              LIMIT v_room) m
+    ),
+    serial_won AS (
+        INSERT INTO serial_locks (serial_key, job_id, locked_by)
+        SELECT DISTINCT ON (c.serial_key) c.serial_key, c.id, p_worker
+        FROM candidates c
+        WHERE c.serial_key IS NOT NULL
+        ORDER BY c.serial_key, c.priority, c.run_at, c.id
+        ON CONFLICT DO NOTHING
+        RETURNING job_id
+    )
     UPDATE jobs j
     SET attempts = j.attempts + 1, locked_at = now(), locked_by = p_worker
     WHERE j.id = ANY (ARRAY(
