@@ -83,10 +83,13 @@ bf_wait_for 10 "job $C claimed" locked "$C"
 bf_hold lockC "SELECT 1 FROM $S.jobs WHERE id = $C FOR UPDATE;"
 bf_wait_for 10 "job $C to end" ended "$C" 1
 sleep 0.2 # R's finish (a retry) is blocked; C's result waits behind it
-n=$(bf_sql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-            WHERE datname = '$dbname' AND application_name = 'backfilld' AND state = 'idle'
-              AND query LIKE '%claim%'")
-[ "$n" -ge 1 ] || bf_fail "no idle claim connection to end"
+# the claim link polls every 50 ms: wait for a moment it is idle
+end_idle_claim() {
+	[ "$(bf_sql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+	             WHERE datname = '$dbname' AND application_name = 'backfilld' AND state = 'idle'
+	               AND query LIKE '%claim%'")" -ge 1 ]
+}
+bf_wait_for 5 "an idle claim connection to end" end_idle_claim
 bf_wait_for 10 "the reconnect" grep -q "reconnected" "$T/daemon-b.log"
 sleep 0.3
 bf_release lockR COMMIT # the abandoned finish records R's retry now
