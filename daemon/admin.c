@@ -431,7 +431,7 @@ static void free_depth(struct bf_admin *a)
  * ranges of the claim's index (jobs_claimable: queue, task, priority,
  * run_at), each range read up to COUNT_CAP rows; running ones through
  * jobs_locked; the DLQ up to COUNT_CAP rows.  A few ms however long the
- * backlog; a count that reaches COUNT_CAP is reported as COUNT_CAP. */
+ * backlog; past LEVELS pairs or COUNT_CAP rows a count is a lower bound. */
 static void refresh_gauges(struct bf_admin *a)
 {
 	int64_t now = now_ms();

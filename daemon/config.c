@@ -555,8 +555,9 @@ static char *long_line(struct load_state *st, char *buf, int num, char *full, si
 	while (*start && isspace((unsigned char)*start))
 		start++;
 	size_t indent = (size_t)(start - full);
+	size_t blanks = indent < 8 ? indent : 8; /* enough to stay indented */
 	if (*start == ';' || *start == '#' || *start == '\0') {
-		snprintf(buf, (size_t)num, "%.*s;\n", (int)(indent < 8 ? indent : 8), full);
+		snprintf(buf, (size_t)num, "%.*s;\n", (int)blanks, full);
 		return buf;
 	}
 	const char *sep;
@@ -572,7 +573,7 @@ static char *long_line(struct load_state *st, char *buf, int num, char *full, si
 		if (head + 3 > (size_t)num && *sep != ']')
 			head = (size_t)num - 3; /* no ']': a syntax error either way */
 		else if (head + 3 > (size_t)num && indent > 0)
-			head = indent < 8 ? indent : 8; /* only a continuation line can be this long */
+			head = blanks; /* only a continuation line can be this long */
 	} else {
 		/* the key ends where inih's does: at '=' or ':', or a trailing
 		 * comment; without a separator only the blanks matter (a
@@ -581,7 +582,7 @@ static char *long_line(struct load_state *st, char *buf, int num, char *full, si
 		while (*sep && *sep != '=' && *sep != ':' && !is_inline_comment(sep, start))
 			sep++;
 		has_sep = *sep == '=' || *sep == ':';
-		head = has_sep ? (size_t)(sep - full) + 1 : (indent < 8 ? indent : 8);
+		head = has_sep ? (size_t)(sep - full) + 1 : blanks;
 	}
 	if (head + 3 + has_sep > (size_t)num) {
 		st->err_line = st->lineno;

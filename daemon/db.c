@@ -197,7 +197,6 @@ void db_cancel(struct bf_db *db)
 	PQfreeCancel(c);
 }
 
-
 /* Every result of the statement was read: check the one it produced (the
  * first error wins). */
 static int finish_result(struct bf_db *db, const char *what, PGresult **out)

@@ -29,8 +29,8 @@ static const struct stmt statements[] = {
      "SELECT completed, retried, dead FROM @.finish_jobs($1, $2::bigint[], $3::bigint[], "
      "$4::smallint[], $5::text[], $6::float8[])",
      6, "006_finish_token"},
-    {"bf_return", "SELECT @.return_jobs($1, $2::bigint[])", 2, "003_worker"},
-    {"bf_return_except", "SELECT @.return_jobs_except($1, $2::bigint[])", 2, "003_worker"},
+    {"bf_return", "SELECT @.return_jobs($1, $2::bigint[])", 2, "006_finish_token"},
+    {"bf_return_except", "SELECT @.return_jobs_except($1, $2::bigint[])", 2, "006_finish_token"},
     {"bf_register",
      "SELECT @.worker_register($1, $2, $3::int, $4, $5::text[], make_interval(secs => $6::int))",
      6, "003_worker"},

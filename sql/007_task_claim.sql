@@ -29,6 +29,7 @@ DECLARE
     v_all text[];
     v_tasks text[];
     v_counts integer[];
+    v_want bigint;  -- with several tasks: jobs the shares should bring
     v_got bigint;
     v_room integer;
 BEGIN
@@ -47,7 +48,7 @@ BEGIN
         v_tasks := v_all;
         v_counts := ARRAY[p_limit];
     ELSE
-        SELECT array_agg(s.task), array_agg(s.n) INTO v_tasks, v_counts
+        SELECT array_agg(s.task), array_agg(s.n), sum(s.n) INTO v_tasks, v_counts, v_want
         FROM (SELECT h.task, count(*)::integer AS n
               FROM (SELECT c.task
                     FROM unnest(v_all) AS t(task)
@@ -106,7 +107,7 @@ BEGIN
         WHERE c.serial_key IS NULL OR c.id IN (SELECT job_id FROM serial_won)))
     RETURNING j.*;
     GET DIAGNOSTICS v_got = ROW_COUNT;
-    IF cardinality(v_all) = 1 OR v_got >= (SELECT sum(n) FROM unnest(v_counts) n) THEN
+    IF cardinality(v_all) = 1 OR v_got >= v_want THEN
         RETURN;
     END IF;
 
